@@ -1,0 +1,60 @@
+// SchedulerClient: a blocking request/reply client for tools (the admin CLI, tests).
+//
+// Connect() opens the connection and completes the Hello handshake; Call() sends one request and
+// waits for the reply with the same request id. Every step has a deadline. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/asio.h"
+#include "common/clock.h"
+#include "common/connection.h"
+#include "common/endpoint.h"
+#include "common/status.h"
+#include "proto/breakeven.pb.h"
+
+namespace breakeven {
+
+struct ClientOptions {
+  HostPort scheduler;
+  std::string token;
+  v1::Role role = v1::ROLE_ADMIN;
+  Millis timeout{5000};  // per step: connect, handshake, each call
+  ConnectionLimits limits;
+};
+
+class SchedulerClient {
+ public:
+  // Errors name the address: "cannot reach the scheduler at 10.0.0.5:7070: Connection refused".
+  static Result<std::unique_ptr<SchedulerClient>> Connect(const ClientOptions& options);
+  ~SchedulerClient();
+
+  // Sends `request` with a fresh request id and returns the reply. An Error reply is returned as
+  // a Status carrying its code and message.
+  Result<v1::Envelope> Call(v1::Envelope request);
+
+  // Whether the token presented grants changes.
+  bool admin() const { return hello_ack_.admin(); }
+  const v1::HelloAck& hello_ack() const { return hello_ack_; }
+
+ private:
+  explicit SchedulerClient(const ClientOptions& options);
+
+  // Runs the io_context until `op` completes or the deadline passes.
+  template <typename T>
+  Result<T> RunWithDeadline(awaitable<Result<T>> op);
+
+  // Stops whatever is in flight: resolve, connect or a call.
+  void Abort();
+
+  ClientOptions options_;
+  asio::io_context io_;
+  tcp::resolver resolver_{io_};
+  tcp::socket socket_{io_};  // until connected; then owned by conn_
+  std::shared_ptr<FramedConnection> conn_;
+  v1::HelloAck hello_ack_;
+  uint64_t next_request_id_ = 1;
+};
+
+}  // namespace breakeven

@@ -1,0 +1,34 @@
+// Scheduler settings, from the command line (scheduler/main.cc). Defaults suit a small cluster.
+#pragma once
+
+#include <string>
+
+#include "common/clock.h"
+#include "common/endpoint.h"
+#include "common/framing.h"
+#include "scheduler/node_state.h"
+
+namespace breakeven::scheduler {
+
+struct SchedulerConfig {
+  HostPort listen{"127.0.0.1", 7070};  // protobuf frames: nodes, workers, admin clients
+  HostPort http{"127.0.0.1", 7080};    // /healthz (and later /metrics)
+  std::string db_path = "breakeven.db";
+  LivenessConfig liveness;
+  Millis hello_timeout{5000};        // a connection must say Hello within this
+  Millis admin_idle_timeout{60000};  // admin connections idle longer are closed
+  Millis heartbeat_flush_interval{1000};
+  size_t max_frame_bytes = kDefaultMaxFrameBytes;
+  int default_event_limit = 50;
+
+  // How long a node's connection may be silent before it is closed; longer than down_after so
+  // liveness, not the socket, decides the node's state.
+  Millis NodeReadTimeout() const { return liveness.down_after * 2; }
+  // How often liveness is re-evaluated.
+  Millis SweepInterval() const;
+
+  // Errors name the flag.
+  Status Validate() const;
+};
+
+}  // namespace breakeven::scheduler

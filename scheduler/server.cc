@@ -1,0 +1,126 @@
+#include "scheduler/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/system.h"
+#include "scheduler/session.h"
+
+namespace breakeven::scheduler {
+
+Server::Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens,
+               NodeRegistry& registry)
+    : io_(io),
+      config_(std::move(config)),
+      tokens_(std::move(tokens)),
+      registry_(registry),
+      acceptor_(io),
+      http_(io),
+      sweep_timer_(io),
+      flush_timer_(io),
+      boot_id_(NewBootId()) {}
+
+Server::~Server() = default;
+
+Status Server::Start() {
+  BE_ASSIGN_OR_RETURN(acceptor_, OpenAcceptor(io_, config_.listen, "--listen"));
+  auto local = acceptor_.local_endpoint();
+  bound_listen_ = {local.address().to_string(), local.port()};
+
+  http_.Handle("/healthz", [](const std::string&, const std::string&) {
+    return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  });
+  BE_ASSIGN_OR_RETURN(bound_http_, http_.Listen(config_.http));
+
+  running_ = true;
+  asio::co_spawn(io_, Accept(), asio::detached);
+  asio::co_spawn(io_, SweepLoop(), asio::detached);
+  asio::co_spawn(io_, FlushLoop(), asio::detached);
+  spdlog::info("listening: frames on {}, http on {}", bound_listen_.ToString(),
+               bound_http_.ToString());
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  if (!running_) return;
+  running_ = false;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  http_.Stop();
+  sweep_timer_.cancel();
+  flush_timer_.cancel();
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) s->Close();
+  }
+  Status flushed = registry_.FlushHeartbeats();
+  if (!flushed.ok()) spdlog::error("flushing heartbeat times: {}", flushed.ToString());
+}
+
+void Server::CloseSession(SessionId id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  if (auto s = it->second.lock()) {
+    spdlog::info("closing superseded connection (session {})", id);
+    s->Close();
+  }
+}
+
+void Server::SessionEnded(SessionId id) { sessions_.erase(id); }
+
+awaitable<void> Server::Accept() {
+  ConnectionLimits limits;
+  limits.max_frame_bytes = config_.max_frame_bytes;
+  while (running_) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !running_) break;
+      // EMFILE and friends: log, pause briefly so a full fd table does not spin the loop.
+      spdlog::error("accept failed: {}", ec.message());
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    auto conn = std::make_shared<FramedConnection>(std::move(socket), limits);
+    conn->Start();
+    SessionId id = next_session_id_++;
+    auto session = std::make_shared<Session>(*this, conn, id);
+    sessions_[id] = session;
+    asio::co_spawn(
+        io_, session->Run(),
+        [this, id, session](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+              spdlog::error("session {} failed: {}", id, ex.what());
+            }
+          }
+          session->Close();
+          SessionEnded(id);
+        });
+  }
+}
+
+awaitable<void> Server::SweepLoop() {
+  while (running_) {
+    sweep_timer_.expires_after(config_.SweepInterval());
+    boost::system::error_code ec;
+    co_await sweep_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (!running_) break;
+    Result<int> swept = registry_.Sweep();
+    if (!swept.ok()) spdlog::error("liveness sweep: {}", swept.status().ToString());
+  }
+}
+
+awaitable<void> Server::FlushLoop() {
+  while (running_) {
+    flush_timer_.expires_after(config_.heartbeat_flush_interval);
+    boost::system::error_code ec;
+    co_await flush_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (!running_) break;
+    Status s = registry_.FlushHeartbeats();
+    if (!s.ok()) spdlog::error("flushing heartbeat times: {}", s.ToString());
+  }
+}
+
+}  // namespace breakeven::scheduler

@@ -1,0 +1,77 @@
+// The scheduler's network side: one TCP listener for protobuf frames (nodes and admin clients),
+// one HTTP listener, the liveness sweep and the heartbeat flush.
+//
+// Everything runs on one io_context thread, so the registry and the sessions need no locks: a
+// heartbeat is a map lookup and a queued reply, and 10,000 nodes at 1 Hz are a small fraction of
+// one core (bench/RESULTS.md).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "common/asio.h"
+#include "common/auth.h"
+#include "common/connection.h"
+#include "common/http_server.h"
+#include "scheduler/config.h"
+#include "scheduler/registry.h"
+
+namespace breakeven::scheduler {
+
+class Session;
+
+// Why connections or frames were refused, by reason; for logs now and /metrics later.
+struct RefusalCounts {
+  std::map<std::string, uint64_t> by_reason;
+  void Add(const std::string& reason) { ++by_reason[reason]; }
+};
+
+class Server {
+ public:
+  Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens,
+         NodeRegistry& registry);
+  ~Server();
+
+  // Binds both listeners and starts the timers. Errors name the flag.
+  Status Start();
+  // Stops accepting, closes every connection and flushes heartbeat times.
+  void Stop();
+
+  const HostPort& bound_listen() const { return bound_listen_; }
+  const HostPort& bound_http() const { return bound_http_; }
+
+  // Used by sessions.
+  const SchedulerConfig& config() const { return config_; }
+  const TokenChecker& tokens() const { return tokens_; }
+  NodeRegistry& registry() { return registry_; }
+  RefusalCounts& refusals() { return refusals_; }
+  const std::string& boot_id() const { return boot_id_; }
+  void CloseSession(SessionId id);
+  void SessionEnded(SessionId id);
+
+ private:
+  awaitable<void> Accept();
+  awaitable<void> SweepLoop();
+  awaitable<void> FlushLoop();
+
+  asio::io_context& io_;
+  SchedulerConfig config_;
+  TokenChecker tokens_;
+  NodeRegistry& registry_;
+  tcp::acceptor acceptor_;
+  HttpServer http_;
+  asio::steady_timer sweep_timer_;
+  asio::steady_timer flush_timer_;
+  HostPort bound_listen_;
+  HostPort bound_http_;
+  bool running_ = false;
+  std::string boot_id_;
+
+  SessionId next_session_id_ = 1;
+  std::unordered_map<SessionId, std::weak_ptr<Session>> sessions_;
+  RefusalCounts refusals_;
+};
+
+}  // namespace breakeven::scheduler
