@@ -34,10 +34,13 @@ awaitable<Result<v1::Envelope>> FramedConnection::Read(std::chrono::milliseconds
   v1::Envelope envelope;
   for (;;) {
     if (!open_) co_return Unavailable("connection closed");
+    if (!broken_.ok()) co_return broken_;
     Result<bool> got = decoder_.Next(&envelope);
     if (!got.ok()) {
-      Close();
-      co_return got.status();
+      // The byte stream is out of step and cannot be resynchronised; the caller decides whether
+      // to explain (SendErrorAndClose) or just Close.
+      broken_ = got.status();
+      co_return broken_;
     }
     if (*got) break;
 
@@ -50,10 +53,13 @@ awaitable<Result<v1::Envelope>> FramedConnection::Read(std::chrono::milliseconds
     size_t n = co_await socket_.async_read_some(asio::buffer(room.data(), room.size()),
                                                 asio::redirect_error(use_awaitable, ec));
     read_deadline_ = std::chrono::steady_clock::time_point::max();
+    if (ec && read_timed_out_ && open_) {
+      // Still open for writing: the caller may explain before closing.
+      read_timed_out_ = false;
+      co_return DeadlineExceeded("no frame within {} ms", timeout.count());
+    }
     if (ec) {
-      bool timed_out = read_timed_out_;
       Close();
-      if (timed_out) co_return DeadlineExceeded("no frame within {} ms", timeout.count());
       if (ec == asio::error::eof) co_return Unavailable("peer closed the connection");
       co_return Unavailable("read failed: {}", ec.message());
     }

@@ -37,9 +37,11 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Starts the writer and the read watchdog. Call once, from the connection's executor.
   void Start();
 
-  // Waits for the next frame. Errors: the peer closed or reset the connection (kUnavailable), no
-  // complete frame within `timeout` (kDeadlineExceeded), or a frame that breaks the framing rules
-  // (kInvalidArgument / kResourceExhausted). After an error the connection is closed.
+  // Waits for the next frame. Errors: the peer closed or reset the connection (kUnavailable),
+  // after which the connection is closed; no complete frame came within `timeout`
+  // (kDeadlineExceeded); or a frame broke the framing rules (kInvalidArgument /
+  // kResourceExhausted), after which every later Read fails. After the last two the connection
+  // stays open so the caller can send an Error before closing; it must then close it.
   awaitable<Result<v1::Envelope>> Read(std::chrono::milliseconds timeout);
 
   // Queues a frame for sending. Returns false when the connection is closed or the peer has
@@ -55,6 +57,8 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   void Close();
 
   bool is_open() const { return open_; }
+  // True once SendErrorAndClose has been called: the connection closes by itself soon.
+  bool closing() const { return closing_; }
   const std::string& peer() const { return peer_; }
   size_t queued_bytes() const { return queued_bytes_; }
 
@@ -66,6 +70,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   ConnectionLimits limits_;
   std::string peer_;
   FrameDecoder decoder_;
+  Status broken_;  // set when the incoming stream broke the framing rules
   bool open_ = true;
   bool closing_ = false;  // no more sends; close once the queue drains
 

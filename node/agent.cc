@@ -52,6 +52,7 @@ awaitable<void> NodeAgent::ControlLoop() {
   while (!stopping_) {
     uint64_t before = registrations_.load();
     Status ended = co_await Connection();
+    if (current_) current_->Close();  // whatever ended the connection, release the socket
     current_.reset();
     if (stopping_) break;
     if (registrations_.load() != before) backoff.Reset();  // it worked for a while

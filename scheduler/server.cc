@@ -94,8 +94,8 @@ awaitable<void> Server::Accept() {
             } catch (const std::exception& ex) {
               spdlog::error("session {} failed: {}", id, ex.what());
             }
+            session->Close();
           }
-          session->Close();
           SessionEnded(id);
         });
   }

@@ -36,6 +36,13 @@ void Session::Refuse(const std::string& reason, v1::ErrorCode code, const std::s
   conn_->SendErrorAndClose(code, message, request_id);
 }
 
+void Session::RefuseFrame(const Status& framing_error) {
+  bool oversized = framing_error.code() == StatusCode::kResourceExhausted;
+  Refuse(oversized ? "oversized_frame" : "malformed_frame",
+         oversized ? v1::ERROR_CODE_RESOURCE_EXHAUSTED : v1::ERROR_CODE_PROTOCOL,
+         framing_error.message());
+}
+
 awaitable<void> Session::Run() {
   const SchedulerConfig& cfg = server_.config();
   {
@@ -48,9 +55,7 @@ awaitable<void> Session::Run() {
       } else if (s.code() == StatusCode::kUnavailable) {
         spdlog::debug("connection closed before Hello: {}", Describe());
       } else {
-        server_.refusals().Add(s.code() == StatusCode::kResourceExhausted ? "oversized_frame"
-                                                                          : "malformed_frame");
-        spdlog::warn("refused {} reason=bad_frame: {}", Describe(), s.message());
+        RefuseFrame(s);
       }
       co_return;
     }
@@ -63,11 +68,10 @@ awaitable<void> Session::Run() {
     if (!frame.ok()) {
       const Status& s = frame.status();
       if (s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kResourceExhausted) {
-        server_.refusals().Add(s.code() == StatusCode::kResourceExhausted ? "oversized_frame"
-                                                                          : "malformed_frame");
-        spdlog::warn("dropped {} reason=bad_frame: {}", Describe(), s.message());
+        RefuseFrame(s);
       } else if (s.code() == StatusCode::kDeadlineExceeded) {
-        spdlog::info("closed idle connection {}: {}", Describe(), s.message());
+        Refuse("idle_timeout", v1::ERROR_CODE_UNAVAILABLE,
+               fmt::format("connection idle for {} ms", read_timeout.count()));
       } else {
         spdlog::debug("connection ended {}: {}", Describe(), s.message());
       }
@@ -77,6 +81,8 @@ awaitable<void> Session::Run() {
     if (!keep) break;
   }
   if (node_id_ != 0) server_.registry().Disconnected(node_id_, id_);
+  // A refusal is still flushing its Error frame; anything else ends here.
+  if (!conn_->closing()) conn_->Close();
 }
 
 bool Session::Handshake(const v1::Envelope& first) {

@@ -34,6 +34,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Logs, counts, sends an Error frame and closes.
   void Refuse(const std::string& reason, v1::ErrorCode code, const std::string& message,
               uint64_t request_id = 0);
+  // Refuses a frame that broke the framing rules (too large, or not a valid frame).
+  void RefuseFrame(const Status& framing_error);
   std::string Describe() const;
 
   Server& server_;
