@@ -5,7 +5,9 @@
 namespace breakeven {
 
 namespace {
-constexpr size_t kReadChunkBytes = 16 << 10;
+// Small on purpose: a scheduler holds one buffer per node and heartbeats are a few bytes. A
+// frame whose length is known gets room for all of it at once (FrameDecoder::Next).
+constexpr size_t kReadChunkBytes = 2 << 10;
 }
 
 FramedConnection::FramedConnection(tcp::socket socket, ConnectionLimits limits)

@@ -198,15 +198,21 @@ Result<int> NodeRegistry::Sweep() {
   return changed;
 }
 
-Status NodeRegistry::FlushHeartbeats() {
+Status NodeRegistry::FlushHeartbeats(size_t max_rows) {
   std::vector<std::pair<int64_t, int64_t>> beats;
-  for (auto& [name, e] : nodes_) {
+  std::vector<Entry*> written;
+  auto it = by_id_.lower_bound(flush_cursor_);
+  for (size_t scanned = 0; scanned < by_id_.size() && beats.size() < max_rows; ++scanned, ++it) {
+    if (it == by_id_.end()) it = by_id_.begin();
+    Entry* e = it->second;
     if (e->heartbeat_dirty && e->row.last_heartbeat_unix_ms) {
       beats.emplace_back(e->row.id, *e->row.last_heartbeat_unix_ms);
+      written.push_back(e);
     }
   }
+  flush_cursor_ = it == by_id_.end() ? 0 : it->first;
   BE_RETURN_IF_ERROR(store_.FlushHeartbeats(beats));
-  for (auto& [name, e] : nodes_) e->heartbeat_dirty = false;
+  for (Entry* e : written) e->heartbeat_dirty = false;
   return Status::Ok();
 }
 

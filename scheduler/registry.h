@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -63,8 +62,11 @@ class NodeRegistry {
   // many nodes changed liveness.
   Result<int> Sweep();
 
-  // Writes the heartbeat times gathered since the last flush.
-  Status FlushHeartbeats();
+  // Writes the heartbeat times gathered since the last flush, at most `max_rows` of them,
+  // continuing round-robin (by node id) where the previous call stopped. Called every tick with
+  // a small bound, a large fleet's heartbeat times reach the database in a rolling pass instead
+  // of one long transaction that would stall the event loop. Without a bound: all of them.
+  Status FlushHeartbeats(size_t max_rows = SIZE_MAX);
 
   std::vector<v1::NodeInfo> List() const;
   Result<std::vector<v1::Event>> Events(const std::string& node_name, int limit);
@@ -91,7 +93,8 @@ class NodeRegistry {
   const Clock& clock_;
   LivenessConfig config_;
   std::map<std::string, std::unique_ptr<Entry>> nodes_;  // by name, for stable listing order
-  std::unordered_map<uint64_t, Entry*> by_id_;
+  std::map<uint64_t, Entry*> by_id_;                     // ordered, for the round-robin flush
+  uint64_t flush_cursor_ = 0;                            // first id the next flush looks at
 };
 
 }  // namespace breakeven::scheduler

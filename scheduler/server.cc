@@ -118,7 +118,7 @@ awaitable<void> Server::FlushLoop() {
     boost::system::error_code ec;
     co_await flush_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (!running_) break;
-    Status s = registry_.FlushHeartbeats();
+    Status s = registry_.FlushHeartbeats(config_.heartbeat_flush_rows);
     if (!s.ok()) spdlog::error("flushing heartbeat times: {}", s.ToString());
   }
 }

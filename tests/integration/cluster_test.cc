@@ -207,7 +207,7 @@ TEST(Cluster, SecondAgentWithTheSameNameIsRefused) {
   json first = LocalCluster::FindNode(c.Nodes(), "dup");
 
   // A second agent under the same name (a misconfigured host): refused while the first lives.
-  ChildProcess impostor = ChildProcess::Start(
+  TestProcess impostor = TestProcess::Start(
       {BREAKEVEN_NODE_BIN, "--scheduler", c.address(), "--token-file", c.token_file(), "--name",
        "dup"},
       c.dir() + "/impostor.log");

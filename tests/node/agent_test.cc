@@ -149,10 +149,11 @@ TEST(NodeAgent, HeartbeatsAreNotDelayedByBlockedWork) {
   for (size_t i = beats_before; i < beats.size(); ++i) {
     if (beats[i] >= block_start && beats[i] <= block_end) during.push_back(beats[i]);
   }
-  // 1000 ms at one beat per 50 ms: about 20; a blocked heartbeat would give 0 or 1.
-  EXPECT_GE(during.size(), 15u);
+  // 1000 ms at one beat per 50 ms: about 20; a heartbeat stuck behind the work would give 0
+  // or 1. The bounds leave room for a loaded test machine.
+  EXPECT_GE(during.size(), 10u);
   for (size_t i = 1; i < during.size(); ++i) {
-    EXPECT_LT(during[i] - during[i - 1], milliseconds(150)) << "gap at beat " << i;
+    EXPECT_LT(during[i] - during[i - 1], milliseconds(300)) << "gap at beat " << i;
   }
 }
 

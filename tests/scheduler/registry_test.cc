@@ -220,6 +220,33 @@ TEST_F(RegistryTest, RestartedSchedulerReloadsNodesAndGivesThemTimeToReturn) {
   EXPECT_EQ(kinds.back(), "state");
 }
 
+TEST_F(RegistryTest, HeartbeatTimesReachTheDatabaseInABoundedRollingPass) {
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = Register("n" + std::to_string(i), "boot", static_cast<SessionId>(i + 1));
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->node_id);
+  }
+  clock_.Advance(Millis(500));
+  for (size_t i = 0; i < ids.size(); ++i) ASSERT_TRUE(registry_->Heartbeat(ids[i], i + 1).ok());
+  int64_t beat_ms = clock_.WallUnixMs();
+
+  auto persisted = [&] {
+    auto rows = store_->LoadAll();
+    int n = 0;
+    for (const auto& row : *rows) n += row.last_heartbeat_unix_ms == beat_ms;
+    return n;
+  };
+  ASSERT_TRUE(registry_->FlushHeartbeats(2).ok());
+  EXPECT_EQ(persisted(), 2);
+  ASSERT_TRUE(registry_->FlushHeartbeats(2).ok());
+  EXPECT_EQ(persisted(), 4);
+  ASSERT_TRUE(registry_->FlushHeartbeats(2).ok());
+  EXPECT_EQ(persisted(), 5) << "the pass wraps around to the nodes it has not written";
+  ASSERT_TRUE(registry_->FlushHeartbeats(2).ok());  // nothing dirty: nothing written
+  EXPECT_EQ(persisted(), 5);
+}
+
 TEST_F(RegistryTest, BadNamesAreRefused) {
   EXPECT_EQ(Register("", "boot", 1).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Register(std::string(300, 'x'), "boot", 1).status().code(),

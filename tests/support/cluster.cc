@@ -54,7 +54,7 @@ LocalCluster::LocalCluster(bool separate_admin_token)
 
 LocalCluster::~LocalCluster() {
   bool failed = ::testing::Test::HasFailure();
-  auto dump = [&](const char* what, const ChildProcess& p) {
+  auto dump = [&](const char* what, const TestProcess& p) {
     if (failed) fprintf(stderr, "---- %s log (%s) ----\n%s\n", what, p.log_path().c_str(), p.Log().c_str());
   };
   for (auto& [name, p] : nodes_) {
@@ -93,8 +93,8 @@ void LocalCluster::StartScheduler(std::vector<std::string> extra_flags) {
     argv.push_back(admin_token_file_);
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  scheduler_ = std::make_unique<ChildProcess>(
-      ChildProcess::Start(argv, dir_ + "/scheduler.log"));
+  scheduler_ = std::make_unique<TestProcess>(
+      TestProcess::Start(argv, dir_ + "/scheduler.log"));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     int fd = ConnectLoopback(port_);
@@ -114,15 +114,15 @@ void LocalCluster::KillScheduler(int signo) {
   ASSERT_TRUE(scheduler_->Wait(std::chrono::seconds(10)).has_value());
 }
 
-ChildProcess& LocalCluster::StartNode(const std::string& name,
+TestProcess& LocalCluster::StartNode(const std::string& name,
                                       std::vector<std::string> extra_flags) {
   if (auto it = nodes_.find(name); it != nodes_.end()) retired_.push_back(std::move(it->second));
   std::vector<std::string> argv = {BREAKEVEN_NODE_BIN, "--scheduler", address(), "--token-file",
                                    token_file_, "--name", name};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  auto p = std::make_unique<ChildProcess>(
-      ChildProcess::Start(argv, dir_ + "/node-" + name + ".log"));
-  ChildProcess& ref = *p;
+  auto p = std::make_unique<TestProcess>(
+      TestProcess::Start(argv, dir_ + "/node-" + name + ".log"));
+  TestProcess& ref = *p;
   nodes_[name] = std::move(p);
   return ref;
 }

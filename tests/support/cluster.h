@@ -27,9 +27,9 @@ class LocalCluster {
   // accepts connections.
   void StartScheduler(std::vector<std::string> extra_flags = {});
   void KillScheduler(int signo);
-  ChildProcess& scheduler() { return *scheduler_; }
+  TestProcess& scheduler() { return *scheduler_; }
 
-  ChildProcess& StartNode(const std::string& name, std::vector<std::string> extra_flags = {});
+  TestProcess& StartNode(const std::string& name, std::vector<std::string> extra_flags = {});
   void KillNode(const std::string& name, int signo);
 
   // Runs `breakeven --scheduler ADDR --token-file TOKEN args...`.
@@ -62,10 +62,10 @@ class LocalCluster {
   int http_port_;
   std::string token_file_;
   std::string admin_token_file_;  // empty when the cluster token is also the admin token
-  std::unique_ptr<ChildProcess> scheduler_;
+  std::unique_ptr<TestProcess> scheduler_;
   std::vector<std::string> scheduler_flags_;
-  std::map<std::string, std::unique_ptr<ChildProcess>> nodes_;
-  std::vector<std::unique_ptr<ChildProcess>> retired_;  // killed processes, kept for their logs
+  std::map<std::string, std::unique_ptr<TestProcess>> nodes_;
+  std::vector<std::unique_ptr<TestProcess>> retired_;  // killed processes, kept for their logs
 };
 
 // Connects a plain TCP socket to 127.0.0.1:port; -1 on failure.

@@ -1,12 +1,8 @@
 #include "tests/support/process.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,119 +13,29 @@
 #include <stdexcept>
 #include <thread>
 
-extern char** environ;
-
 namespace breakeven::testing {
 
-namespace {
-
-int DecodeWaitStatus(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + strerror(rc));
-  return pid;
-}
-
-}  // namespace
-
-ChildProcess ChildProcess::Start(const std::vector<std::string>& argv,
-                                 const std::string& log_path) {
-  ChildProcess p;
+TestProcess TestProcess::Start(const std::vector<std::string>& argv,
+                               const std::string& log_path) {
+  Result<ChildProcess> child = ChildProcess::Start(argv, log_path, log_path);
+  if (!child.ok()) throw std::runtime_error(child.status().ToString());
+  TestProcess p;
+  p.process_ = std::move(child).value();
   p.log_path_ = log_path;
-  p.pid_ = Spawn(argv, log_path, log_path);
   return p;
 }
 
-ChildProcess::ChildProcess(ChildProcess&& other) noexcept { *this = std::move(other); }
-
-ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
-  if (this != &other) {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      Wait(std::chrono::seconds(5));
-    }
-    pid_ = other.pid_;
-    exit_code_ = other.exit_code_;
-    log_path_ = std::move(other.log_path_);
-    other.pid_ = -1;
-  }
-  return *this;
-}
-
-ChildProcess::~ChildProcess() {
-  if (pid_ > 0 && !exit_code_) {
-    ::kill(pid_, SIGKILL);
-    Wait(std::chrono::seconds(5));
-  }
-}
-
-bool ChildProcess::running() {
-  if (pid_ <= 0 || exit_code_) return false;
-  int status = 0;
-  pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    exit_code_ = DecodeWaitStatus(status);
-    return false;
-  }
-  return true;
-}
-
-void ChildProcess::Signal(int signo) {
-  if (pid_ > 0 && !exit_code_) ::kill(pid_, signo);
-}
-
-std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!exit_code_) {
-    if (!running()) break;
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return exit_code_;
-}
-
-std::string ChildProcess::Log() const { return ReadFile(log_path_); }
+std::string TestProcess::Log() const { return ReadFile(log_path_); }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout) {
   std::string dir = MakeTempDir("cmd");
   std::string out_path = dir + "/out", err_path = dir + "/err";
-  pid_t pid = Spawn(argv, out_path, err_path);
   CommandResult result;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      result.exit_code = DecodeWaitStatus(status);
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      result.exit_code = -1;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  Result<ChildProcess> child = ChildProcess::Start(argv, out_path, err_path);
+  if (!child.ok()) throw std::runtime_error(child.status().ToString());
+  std::optional<int> code = child->Wait(timeout);
+  result.exit_code = code.value_or(-1);  // the destructor kills a command that overran
   result.out = ReadFile(out_path);
   result.err = ReadFile(err_path);
   RemoveTree(dir);

@@ -1,37 +1,30 @@
-// Real child processes for integration tests: started from an argument vector (no shell),
-// output to a log file, killed and reaped by the test.
+// Helpers for tests that run real programs: one-shot commands, ports, temporary files.
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/process.h"
+
 namespace breakeven::testing {
 
-class ChildProcess {
+// A program under test: the process and the file that collects its stdout and stderr.
+class TestProcess {
  public:
-  // Starts argv[0] with the arguments; stdout and stderr go to `log_path` (appended).
-  static ChildProcess Start(const std::vector<std::string>& argv, const std::string& log_path);
+  // Starts the program; a failure to start fails the test.
+  static TestProcess Start(const std::vector<std::string>& argv, const std::string& log_path);
 
-  ChildProcess() = default;
-  ChildProcess(ChildProcess&& other) noexcept;
-  ChildProcess& operator=(ChildProcess&& other) noexcept;
-  ~ChildProcess();  // SIGKILLs and reaps a process still running
-
-  pid_t pid() const { return pid_; }
-  bool running();
-  void Signal(int signo);
-  // Waits for exit; returns the exit code (128 + signal if killed), or nullopt on timeout.
-  std::optional<int> Wait(std::chrono::milliseconds timeout);
+  bool running() { return process_.running(); }
+  void Signal(int signo) { process_.Signal(signo); }
+  std::optional<int> Wait(std::chrono::milliseconds timeout) { return process_.Wait(timeout); }
+  pid_t pid() const { return process_.pid(); }
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
 
  private:
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
+  ChildProcess process_;
   std::string log_path_;
 };
 
