@@ -14,18 +14,16 @@
 //
 // The bound it is read against: the offered load (N / interval). A scheduler that keeps up
 // acknowledges N / interval heartbeats per second.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -50,7 +48,8 @@ int64_t NowNs() {
 double SelfCpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 double RssMiB(pid_t pid) {
@@ -71,7 +70,8 @@ double RssMiB(pid_t pid) {
 // N simulated agents on one io_context thread.
 class Fleet {
  public:
-  Fleet(HostPort scheduler, std::string token) : scheduler_(std::move(scheduler)), token_(std::move(token)) {}
+  Fleet(HostPort scheduler, std::string token)
+      : scheduler_(std::move(scheduler)), token_(std::move(token)) {}
   ~Fleet() { Stop(); }
 
   void Start() {
@@ -133,10 +133,11 @@ class Fleet {
     auto executor = co_await asio::this_coro::executor;
     tcp::resolver resolver(executor);
     boost::system::error_code ec;
-    auto endpoints = co_await resolver.async_resolve(scheduler_.host, std::to_string(scheduler_.port),
-                                                     asio::redirect_error(use_awaitable, ec));
+    auto endpoints = co_await resolver.async_resolve(
+        scheduler_.host, std::to_string(scheduler_.port), asio::redirect_error(use_awaitable, ec));
     tcp::socket socket(executor);
-    if (!ec) co_await asio::async_connect(socket, endpoints, asio::redirect_error(use_awaitable, ec));
+    if (!ec)
+      co_await asio::async_connect(socket, endpoints, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       Fail(fmt::format("connect: {}", ec.message()));
       co_return;
@@ -185,7 +186,8 @@ class Fleet {
       Result<v1::Envelope> f = co_await conn->Read(std::chrono::seconds(60));
       if (!f.ok()) break;
       if (f->has_heartbeat_ack() && measuring_) {
-        rtt_ms_.push_back(static_cast<double>(NowNs() - static_cast<int64_t>(f->request_id())) / 1e6);
+        rtt_ms_.push_back(static_cast<double>(NowNs() - static_cast<int64_t>(f->request_id())) /
+                          1e6);
         ++acks_in_window_;
       }
     }
@@ -252,13 +254,12 @@ struct Row {
 };
 
 Result<Row> RunOne(const Options& opt, int nodes) {
-  std::string dir = fmt::format("{}/breakeven-hb-bench-{}", std::filesystem::temp_directory_path().string(), getpid());
+  std::string dir = fmt::format("{}/breakeven-hb-bench-{}",
+                                std::filesystem::temp_directory_path().string(), getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::string token = "heartbeat-bench-token-" + NewBootId();
-  {
-    std::ofstream(dir + "/token") << token << "\n";
-  }
+  { std::ofstream(dir + "/token") << token << "\n"; }
   // Pick a free port by binding to 0 and releasing it.
   asio::io_context probe;
   tcp::acceptor a(probe, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -268,13 +269,13 @@ Result<Row> RunOne(const Options& opt, int nodes) {
   std::string log = dir + "/scheduler.log";
   BE_ASSIGN_OR_RETURN(
       ChildProcess scheduler,
-      ChildProcess::Start({opt.scheduler_bin, "--listen", fmt::format("127.0.0.1:{}", port), "--http",
-                           "127.0.0.1:0", "--db", dir + "/bench.db", "--token-file", dir + "/token",
-                           "--heartbeat-interval-ms", std::to_string(opt.interval_ms),
-                           "--suspect-after-ms", std::to_string(opt.interval_ms * 3),
-                           "--down-after-ms", std::to_string(opt.interval_ms * 5), "--log-level",
-                           "warn"},
-                          log, log));
+      ChildProcess::Start(
+          {opt.scheduler_bin, "--listen", fmt::format("127.0.0.1:{}", port), "--http",
+           "127.0.0.1:0", "--db", dir + "/bench.db", "--token-file", dir + "/token",
+           "--heartbeat-interval-ms", std::to_string(opt.interval_ms), "--suspect-after-ms",
+           std::to_string(opt.interval_ms * 3), "--down-after-ms",
+           std::to_string(opt.interval_ms * 5), "--log-level", "warn"},
+          log, log));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   if (!scheduler.running()) return Unavailable("scheduler exited at start; see {}", log);
 
@@ -314,12 +315,12 @@ Result<Row> RunOne(const Options& opt, int nodes) {
   copt.scheduler = {"127.0.0.1", port};
   copt.token = token;
   copt.timeout = std::chrono::seconds(30);
-  copt.limits.max_frame_bytes = 64 << 20;
   BE_ASSIGN_OR_RETURN(auto client, SchedulerClient::Connect(copt));
   v1::Envelope req;
   req.mutable_list_nodes();
   BE_ASSIGN_OR_RETURN(v1::Envelope reply, client->Call(std::move(req)));
-  for (const auto& n : reply.list_nodes_reply().nodes()) row.up_at_end += n.state() == v1::NODE_STATE_UP;
+  for (const auto& n : reply.list_nodes_reply().nodes())
+    row.up_at_end += n.state() == v1::NODE_STATE_UP;
   fleet.Stop();
   scheduler.Signal(SIGTERM);
   scheduler.Wait(std::chrono::seconds(10));
@@ -331,20 +332,27 @@ int Main(int argc, char** argv) {
   Options opt;
   std::string self_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
   opt.scheduler_bin = self_dir + "/../scheduler/breakeven-scheduler";
-  CLI::App app{"breakeven-heartbeat-bench: simulated node agents heartbeating against a real scheduler"};
-  app.add_option("--nodes", opt.nodes, "fleet sizes to run, e.g. --nodes 1000 5000 10000")->capture_default_str();
+  CLI::App app{
+      "breakeven-heartbeat-bench: simulated node agents heartbeating against a real scheduler"};
+  app.add_option("--nodes", opt.nodes, "fleet sizes to run, e.g. --nodes 1000 5000 10000")
+      ->capture_default_str();
   app.add_option("--interval-ms", opt.interval_ms, "heartbeat interval")->capture_default_str();
-  app.add_option("--warmup-s", opt.warmup_s, "seconds after registration before measuring")->capture_default_str();
+  app.add_option("--warmup-s", opt.warmup_s, "seconds after registration before measuring")
+      ->capture_default_str();
   app.add_option("--window-s", opt.window_s, "measurement window")->capture_default_str();
-  app.add_option("--batch", opt.batch, "agents connecting at once during ramp-up")->capture_default_str();
-  app.add_option("--scheduler-bin", opt.scheduler_bin, "breakeven-scheduler to test")->capture_default_str();
-  app.add_option("-o,--output", opt.output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--batch", opt.batch, "agents connecting at once during ramp-up")
+      ->capture_default_str();
+  app.add_option("--scheduler-bin", opt.scheduler_bin, "breakeven-scheduler to test")
+      ->capture_default_str();
+  app.add_option("-o,--output", opt.output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
   CLI11_PARSE(app, argc, argv);
   RaiseOpenFileLimit();
 
   std::vector<Row> rows;
   for (int n : opt.nodes) {
-    fmt::print(stderr, "running {} nodes ({} s warm-up, {} s window)...\n", n, opt.warmup_s, opt.window_s);
+    fmt::print(stderr, "running {} nodes ({} s warm-up, {} s window)...\n", n, opt.warmup_s,
+               opt.window_s);
     Result<Row> r = RunOne(opt, n);
     if (!r.ok()) {
       fmt::print(stderr, "breakeven-heartbeat-bench: {} nodes: {}\n", n, r.status().message());
@@ -354,35 +362,40 @@ int Main(int argc, char** argv) {
   }
 
   if (opt.output == "table") {
-    fmt::print("{:>6}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>8}  {:>6}\n", "NODES",
-               "OFFERED/s", "HANDLED/s", "RTT_P50", "RTT_P99", "RTT_MAX", "SCHED", "SCHED_RSS",
-               "CLIENT", "HANDLED", "UP");
-    fmt::print("{:>6}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>8}  {:>6}\n", "",
-               "beats/s", "beats/s", "ms", "ms", "ms", "%core", "MiB", "%core", "%offered", "");
+    fmt::print("{:>6}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>8}  {:>6}\n",
+               "NODES", "OFFERED/s", "HANDLED/s", "RTT_P50", "RTT_P99", "RTT_MAX", "SCHED",
+               "SCHED_RSS", "CLIENT", "HANDLED", "UP");
+    fmt::print("{:>6}  {:>10}  {:>10}  {:>8}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}  {:>8}  {:>6}\n",
+               "", "beats/s", "beats/s", "ms", "ms", "ms", "%core", "MiB", "%core", "%offered", "");
   }
   for (const Row& r : rows) {
     if (opt.output != "table") break;
-    fmt::print("{:>6}  {:>10.0f}  {:>10.0f}  {:>8.2f}  {:>8.2f}  {:>8.2f}  {:>8.1f}  {:>9.1f}  {:>9.1f}  {:>8.1f}  {:>6}\n",
-               r.nodes, r.offered_per_s, r.handled_per_s, r.rtt.p50, r.rtt.p99, r.rtt.max,
-               r.scheduler_cpu_pct, r.scheduler_rss_mib, r.client_cpu_pct,
-               100.0 * r.handled_per_s / r.offered_per_s, r.up_at_end);
+    fmt::print(
+        "{:>6}  {:>10.0f}  {:>10.0f}  {:>8.2f}  {:>8.2f}  {:>8.2f}  {:>8.1f}  {:>9.1f}  {:>9.1f}  "
+        "{:>8.1f}  {:>6}\n",
+        r.nodes, r.offered_per_s, r.handled_per_s, r.rtt.p50, r.rtt.p99, r.rtt.max,
+        r.scheduler_cpu_pct, r.scheduler_rss_mib, r.client_cpu_pct,
+        100.0 * r.handled_per_s / r.offered_per_s, r.up_at_end);
   }
   for (const Row& r : rows) {
-    nlohmann::ordered_json j = {
-        {"bench", "heartbeat"},
-        {"nodes", r.nodes},
-        {"interval_ms", opt.interval_ms},
-        {"window_s", opt.window_s},
-        {"offered_per_s", r.offered_per_s},
-        {"handled_per_s", r.handled_per_s},
-        {"handled_fraction", r.handled_per_s / r.offered_per_s},
-        {"rtt_ms",
-         {{"p50", r.rtt.p50}, {"p90", r.rtt.p90}, {"p99", r.rtt.p99}, {"max", r.rtt.max},
-          {"mean", r.rtt.mean}, {"samples", r.rtt.count}}},
-        {"scheduler_cpu_pct_of_core", r.scheduler_cpu_pct},
-        {"scheduler_rss_mib", r.scheduler_rss_mib},
-        {"client_cpu_pct_of_core", r.client_cpu_pct},
-        {"nodes_up_at_end", r.up_at_end}};
+    nlohmann::ordered_json j = {{"bench", "heartbeat"},
+                                {"nodes", r.nodes},
+                                {"interval_ms", opt.interval_ms},
+                                {"window_s", opt.window_s},
+                                {"offered_per_s", r.offered_per_s},
+                                {"handled_per_s", r.handled_per_s},
+                                {"handled_fraction", r.handled_per_s / r.offered_per_s},
+                                {"rtt_ms",
+                                 {{"p50", r.rtt.p50},
+                                  {"p90", r.rtt.p90},
+                                  {"p99", r.rtt.p99},
+                                  {"max", r.rtt.max},
+                                  {"mean", r.rtt.mean},
+                                  {"samples", r.rtt.count}}},
+                                {"scheduler_cpu_pct_of_core", r.scheduler_cpu_pct},
+                                {"scheduler_rss_mib", r.scheduler_rss_mib},
+                                {"client_cpu_pct_of_core", r.client_cpu_pct},
+                                {"nodes_up_at_end", r.up_at_end}};
     fmt::print("{}\n", j.dump());
   }
   return 0;

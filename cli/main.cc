@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   add_output(resume);
 
   unsigned limit = 50;
-  CLI::App* events = app.add_subcommand("events", "cluster history: registrations, state changes, drains");
+  CLI::App* events =
+      app.add_subcommand("events", "cluster history: registrations, state changes, drains");
   events->add_option("--node", node, "only this node's events");
   events->add_option("--limit", limit, "newest N events")->capture_default_str();
   add_output(events);

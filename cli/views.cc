@@ -12,9 +12,8 @@ namespace breakeven::cli {
 
 namespace {
 
-constexpr v1::NodeState kStates[] = {v1::NODE_STATE_UP, v1::NODE_STATE_SUSPECT,
-                                     v1::NODE_STATE_DOWN, v1::NODE_STATE_DRAINING,
-                                     v1::NODE_STATE_DRAINED};
+constexpr v1::NodeState kStates[] = {v1::NODE_STATE_UP, v1::NODE_STATE_SUSPECT, v1::NODE_STATE_DOWN,
+                                     v1::NODE_STATE_DRAINING, v1::NODE_STATE_DRAINED};
 
 uint64_t TotalMemory(const v1::NodeInfo& n) {
   uint64_t total = 0;
@@ -124,7 +123,7 @@ std::string StatusTable(const v1::ListNodesReply& reply, const std::string& sche
 }
 
 nlohmann::ordered_json StatusJson(const v1::ListNodesReply& reply, const std::string& scheduler,
-                          const std::string& scheduler_version) {
+                                  const std::string& scheduler_version) {
   auto counts = CountByState(reply);
   nlohmann::ordered_json by_state = nlohmann::ordered_json::object();
   for (auto s : kStates) by_state[std::string(NodeStateName(s))] = counts[s];
@@ -139,8 +138,8 @@ std::string EventsTable(const v1::ListEventsReply& reply) {
   // The scheduler sends newest first; print oldest first, like a log.
   for (int i = reply.events_size() - 1; i >= 0; --i) {
     const auto& e = reply.events(i);
-    t.AddRow({FormatUnixMs(e.at_unix_ms()), e.node().empty() ? "-" : e.node(), e.kind(),
-              e.detail()});
+    t.AddRow(
+        {FormatUnixMs(e.at_unix_ms()), e.node().empty() ? "-" : e.node(), e.kind(), e.detail()});
   }
   return t.Render();
 }

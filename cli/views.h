@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "proto/breakeven.pb.h"
@@ -19,7 +18,7 @@ nlohmann::ordered_json NodesJson(const v1::ListNodesReply& reply);
 std::string StatusTable(const v1::ListNodesReply& reply, const std::string& scheduler,
                         const std::string& scheduler_version);
 nlohmann::ordered_json StatusJson(const v1::ListNodesReply& reply, const std::string& scheduler,
-                          const std::string& scheduler_version);
+                                  const std::string& scheduler_version);
 
 // `breakeven events`.
 std::string EventsTable(const v1::ListEventsReply& reply);

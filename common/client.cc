@@ -1,6 +1,5 @@
 #include "common/client.h"
 
-#include <boost/asio/connect.hpp>
 #include <optional>
 
 #include "common/system.h"
@@ -64,10 +63,11 @@ Result<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(const ClientOp
 
   auto connect = [c, where]() -> awaitable<Result<bool>> {
     boost::system::error_code ec;
-    auto endpoints = co_await c->resolver_.async_resolve(
-        c->options_.scheduler.host, std::to_string(c->options_.scheduler.port),
-        asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return Unavailable("cannot resolve the scheduler address {}: {}", where, ec.message());
+    auto endpoints = co_await c->resolver_.async_resolve(c->options_.scheduler.host,
+                                                         std::to_string(c->options_.scheduler.port),
+                                                         asio::redirect_error(use_awaitable, ec));
+    if (ec)
+      co_return Unavailable("cannot resolve the scheduler address {}: {}", where, ec.message());
     co_await asio::async_connect(c->socket_, endpoints, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return Unavailable("cannot reach the scheduler at {}: {}", where, ec.message());
     c->conn_ = std::make_shared<FramedConnection>(std::move(c->socket_), c->options_.limits);
@@ -100,7 +100,8 @@ Result<std::unique_ptr<SchedulerClient>> SchedulerClient::Connect(const ClientOp
 
 Result<v1::Envelope> SchedulerClient::Call(v1::Envelope request) {
   if (!conn_ || !conn_->is_open()) {
-    return Unavailable("connection to the scheduler at {} is closed", options_.scheduler.ToString());
+    return Unavailable("connection to the scheduler at {} is closed",
+                       options_.scheduler.ToString());
   }
   uint64_t id = next_request_id_++;
   request.set_request_id(id);

@@ -21,7 +21,9 @@ struct ClientOptions {
   std::string token;
   v1::Role role = v1::ROLE_ADMIN;
   Millis timeout{5000};  // per step: connect, handshake, each call
-  ConnectionLimits limits;
+  // Replies can be large (every node of a big cluster); the scheduler is trusted more than an
+  // anonymous peer, so the client's frame limit is higher than the scheduler's.
+  ConnectionLimits limits{.max_frame_bytes = 256 << 20, .max_queued_bytes = 64 << 20};
 };
 
 class SchedulerClient {

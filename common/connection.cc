@@ -1,14 +1,12 @@
 #include "common/connection.h"
 
-#include <boost/asio/buffer.hpp>
-
 namespace breakeven {
 
 namespace {
 // Small on purpose: a scheduler holds one buffer per node and heartbeats are a few bytes. A
 // frame whose length is known gets room for all of it at once (FrameDecoder::Next).
 constexpr size_t kReadChunkBytes = 2 << 10;
-}
+}  // namespace
 
 FramedConnection::FramedConnection(tcp::socket socket, ConnectionLimits limits)
     : socket_(std::move(socket)),
@@ -162,34 +160,56 @@ v1::Envelope MakeError(v1::ErrorCode code, const std::string& message, uint64_t 
 
 v1::ErrorCode ToWireCode(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return v1::ERROR_CODE_UNSPECIFIED;
-    case StatusCode::kInvalidArgument: return v1::ERROR_CODE_INVALID_ARGUMENT;
-    case StatusCode::kNotFound: return v1::ERROR_CODE_NOT_FOUND;
-    case StatusCode::kAlreadyExists: return v1::ERROR_CODE_ALREADY_EXISTS;
-    case StatusCode::kPermissionDenied: return v1::ERROR_CODE_PERMISSION_DENIED;
-    case StatusCode::kUnauthenticated: return v1::ERROR_CODE_UNAUTHENTICATED;
-    case StatusCode::kFailedPrecondition: return v1::ERROR_CODE_FAILED_PRECONDITION;
-    case StatusCode::kResourceExhausted: return v1::ERROR_CODE_RESOURCE_EXHAUSTED;
-    case StatusCode::kUnavailable: return v1::ERROR_CODE_UNAVAILABLE;
-    case StatusCode::kDeadlineExceeded: return v1::ERROR_CODE_UNAVAILABLE;
-    case StatusCode::kDataLoss: return v1::ERROR_CODE_INTERNAL;
-    case StatusCode::kInternal: return v1::ERROR_CODE_INTERNAL;
+    case StatusCode::kOk:
+      return v1::ERROR_CODE_UNSPECIFIED;
+    case StatusCode::kInvalidArgument:
+      return v1::ERROR_CODE_INVALID_ARGUMENT;
+    case StatusCode::kNotFound:
+      return v1::ERROR_CODE_NOT_FOUND;
+    case StatusCode::kAlreadyExists:
+      return v1::ERROR_CODE_ALREADY_EXISTS;
+    case StatusCode::kPermissionDenied:
+      return v1::ERROR_CODE_PERMISSION_DENIED;
+    case StatusCode::kUnauthenticated:
+      return v1::ERROR_CODE_UNAUTHENTICATED;
+    case StatusCode::kFailedPrecondition:
+      return v1::ERROR_CODE_FAILED_PRECONDITION;
+    case StatusCode::kResourceExhausted:
+      return v1::ERROR_CODE_RESOURCE_EXHAUSTED;
+    case StatusCode::kUnavailable:
+      return v1::ERROR_CODE_UNAVAILABLE;
+    case StatusCode::kDeadlineExceeded:
+      return v1::ERROR_CODE_UNAVAILABLE;
+    case StatusCode::kDataLoss:
+      return v1::ERROR_CODE_INTERNAL;
+    case StatusCode::kInternal:
+      return v1::ERROR_CODE_INTERNAL;
   }
   return v1::ERROR_CODE_INTERNAL;
 }
 
 StatusCode FromWireCode(v1::ErrorCode code) {
   switch (code) {
-    case v1::ERROR_CODE_INVALID_ARGUMENT: return StatusCode::kInvalidArgument;
-    case v1::ERROR_CODE_NOT_FOUND: return StatusCode::kNotFound;
-    case v1::ERROR_CODE_ALREADY_EXISTS: return StatusCode::kAlreadyExists;
-    case v1::ERROR_CODE_PERMISSION_DENIED: return StatusCode::kPermissionDenied;
-    case v1::ERROR_CODE_UNAUTHENTICATED: return StatusCode::kUnauthenticated;
-    case v1::ERROR_CODE_FAILED_PRECONDITION: return StatusCode::kFailedPrecondition;
-    case v1::ERROR_CODE_RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
-    case v1::ERROR_CODE_UNAVAILABLE: return StatusCode::kUnavailable;
-    case v1::ERROR_CODE_PROTOCOL: return StatusCode::kInvalidArgument;
-    default: return StatusCode::kInternal;
+    case v1::ERROR_CODE_INVALID_ARGUMENT:
+      return StatusCode::kInvalidArgument;
+    case v1::ERROR_CODE_NOT_FOUND:
+      return StatusCode::kNotFound;
+    case v1::ERROR_CODE_ALREADY_EXISTS:
+      return StatusCode::kAlreadyExists;
+    case v1::ERROR_CODE_PERMISSION_DENIED:
+      return StatusCode::kPermissionDenied;
+    case v1::ERROR_CODE_UNAUTHENTICATED:
+      return StatusCode::kUnauthenticated;
+    case v1::ERROR_CODE_FAILED_PRECONDITION:
+      return StatusCode::kFailedPrecondition;
+    case v1::ERROR_CODE_RESOURCE_EXHAUSTED:
+      return StatusCode::kResourceExhausted;
+    case v1::ERROR_CODE_UNAVAILABLE:
+      return StatusCode::kUnavailable;
+    case v1::ERROR_CODE_PROTOCOL:
+      return StatusCode::kInvalidArgument;
+    default:
+      return StatusCode::kInternal;
   }
 }
 

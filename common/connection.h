@@ -49,8 +49,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   bool Send(const v1::Envelope& envelope);
 
   // Sends an Error frame, lets the writer flush it (bounded by `linger`), then closes.
-  void SendErrorAndClose(v1::ErrorCode code, const std::string& message,
-                         uint64_t request_id = 0,
+  void SendErrorAndClose(v1::ErrorCode code, const std::string& message, uint64_t request_id = 0,
                          std::chrono::milliseconds linger = std::chrono::milliseconds(200));
 
   // Idempotent. Pending Read()s complete with an error.

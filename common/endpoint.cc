@@ -9,8 +9,7 @@ std::string HostPort::ToString() const {
   return fmt::format("{}:{}", host, port);
 }
 
-Result<HostPort> ParseHostPort(std::string_view text, std::string_view what,
-                               bool allow_port_zero) {
+Result<HostPort> ParseHostPort(std::string_view text, std::string_view what, bool allow_port_zero) {
   HostPort out;
   std::string_view port_text;
   if (text.starts_with('[')) {
@@ -36,8 +35,8 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view what,
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
       port > 65535) {
-    return InvalidArgument("{}: port '{}' in '{}' is not a number from 1 to 65535", what,
-                           port_text, text);
+    return InvalidArgument("{}: port '{}' in '{}' is not a number from 1 to 65535", what, port_text,
+                           text);
   }
   if (port == 0 && !allow_port_zero) {
     return InvalidArgument("{}: port 0 in '{}' is not allowed here", what, text);

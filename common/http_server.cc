@@ -19,8 +19,8 @@ Result<tcp::acceptor> OpenAcceptor(asio::io_context& io, const HostPort& address
                                    std::string_view what) {
   boost::system::error_code ec;
   tcp::resolver resolver(io);
-  auto results = resolver.resolve(address.host, std::to_string(address.port),
-                                  tcp::resolver::passive, ec);
+  auto results =
+      resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, ec);
   if (ec || results.empty()) {
     return InvalidArgument("{}: cannot resolve '{}': {}", what, address.host, ec.message());
   }

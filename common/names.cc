@@ -4,12 +4,18 @@ namespace breakeven {
 
 std::string_view NodeStateName(v1::NodeState state) {
   switch (state) {
-    case v1::NODE_STATE_UP: return "UP";
-    case v1::NODE_STATE_SUSPECT: return "SUSPECT";
-    case v1::NODE_STATE_DOWN: return "DOWN";
-    case v1::NODE_STATE_DRAINING: return "DRAINING";
-    case v1::NODE_STATE_DRAINED: return "DRAINED";
-    default: return "UNKNOWN";
+    case v1::NODE_STATE_UP:
+      return "UP";
+    case v1::NODE_STATE_SUSPECT:
+      return "SUSPECT";
+    case v1::NODE_STATE_DOWN:
+      return "DOWN";
+    case v1::NODE_STATE_DRAINING:
+      return "DRAINING";
+    case v1::NODE_STATE_DRAINED:
+      return "DRAINED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -23,9 +29,12 @@ std::optional<v1::NodeState> ParseNodeState(std::string_view name) {
 
 std::string_view DeviceKindName(v1::DeviceKind kind) {
   switch (kind) {
-    case v1::DEVICE_KIND_CPU: return "cpu";
-    case v1::DEVICE_KIND_CUDA: return "cuda";
-    default: return "unknown";
+    case v1::DEVICE_KIND_CPU:
+      return "cpu";
+    case v1::DEVICE_KIND_CUDA:
+      return "cuda";
+    default:
+      return "unknown";
   }
 }
 
@@ -37,10 +46,14 @@ std::optional<v1::DeviceKind> ParseDeviceKind(std::string_view name) {
 
 std::string_view RoleName(v1::Role role) {
   switch (role) {
-    case v1::ROLE_NODE: return "node";
-    case v1::ROLE_ADMIN: return "admin";
-    case v1::ROLE_WORKER: return "worker";
-    default: return "unspecified";
+    case v1::ROLE_NODE:
+      return "node";
+    case v1::ROLE_ADMIN:
+      return "admin";
+    case v1::ROLE_WORKER:
+      return "worker";
+    default:
+      return "unspecified";
   }
 }
 

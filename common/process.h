@@ -19,8 +19,7 @@ class ChildProcess {
   // Starts argv[0] (a path) with the arguments and the current environment. stdin is /dev/null;
   // stdout and stderr are appended to the given files (the same file for both is fine).
   static Result<ChildProcess> Start(const std::vector<std::string>& argv,
-                                    const std::string& stdout_path,
-                                    const std::string& stderr_path);
+                                    const std::string& stdout_path, const std::string& stderr_path);
 
   ChildProcess() = default;
   ChildProcess(ChildProcess&& other) noexcept;

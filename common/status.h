@@ -102,7 +102,7 @@ Status Internal(fmt::format_string<Args...> f, Args&&... args) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -125,10 +125,10 @@ class [[nodiscard]] Result {
 }  // namespace breakeven
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define BE_RETURN_IF_ERROR(expr)                      \
-  do {                                                \
-    ::breakeven::Status be_status_ = (expr);          \
-    if (!be_status_.ok()) return be_status_;          \
+#define BE_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::breakeven::Status be_status_ = (expr); \
+    if (!be_status_.ok()) return be_status_; \
   } while (0)
 
 #define BE_CONCAT_INNER_(a, b) a##b

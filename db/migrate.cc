@@ -12,8 +12,8 @@ Result<std::vector<Migration>> ParseMigrations(const std::vector<EmbeddedFile>& 
     int version = 0;
     size_t underscore = f.name.find('_');
     auto [end, ec] = std::from_chars(f.name.data(), f.name.data() + underscore, version);
-    if (underscore == std::string::npos || ec != std::errc() ||
-        end != f.name.data() + underscore || !f.name.ends_with(".sql")) {
+    if (underscore == std::string::npos || ec != std::errc() || end != f.name.data() + underscore ||
+        !f.name.ends_with(".sql")) {
       return InvalidArgument("migration '{}': name must be NNNN_description.sql", f.name);
     }
     out.push_back({version, f.name, f.text});
@@ -22,9 +22,10 @@ Result<std::vector<Migration>> ParseMigrations(const std::vector<EmbeddedFile>& 
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i].version != static_cast<int>(i) + 1) {
-      return InvalidArgument("migration '{}': expected version {} (versions run from 1 without "
-                             "gaps or repeats)",
-                             out[i].name, i + 1);
+      return InvalidArgument(
+          "migration '{}': expected version {} (versions run from 1 without "
+          "gaps or repeats)",
+          out[i].name, i + 1);
     }
   }
   return out;

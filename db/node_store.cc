@@ -33,14 +33,17 @@ Result<std::unique_ptr<NodeStore>> NodeStore::Create(Database& db) {
       INSERT INTO devices (node_id, kind, idx, name, uuid, memory_bytes, compute_units,
                            compute_capability)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql"));
-  BE_ASSIGN_OR_RETURN(s->update_liveness_, db.Prepare(
-      "UPDATE nodes SET liveness = ?2, liveness_since_unix_ms = ?3 WHERE id = ?1"));
-  BE_ASSIGN_OR_RETURN(s->update_drain_, db.Prepare(
-      "UPDATE nodes SET drain_reason = ?2, drained_at_unix_ms = ?3 WHERE id = ?1"));
-  BE_ASSIGN_OR_RETURN(s->update_heartbeat_, db.Prepare(
-      "UPDATE nodes SET last_heartbeat_unix_ms = ?2 WHERE id = ?1"));
-  BE_ASSIGN_OR_RETURN(s->insert_event_, db.Prepare(
-      "INSERT INTO events (at_unix_ms, node_id, kind, detail) VALUES (?1, ?2, ?3, ?4)"));
+  BE_ASSIGN_OR_RETURN(
+      s->update_liveness_,
+      db.Prepare("UPDATE nodes SET liveness = ?2, liveness_since_unix_ms = ?3 WHERE id = ?1"));
+  BE_ASSIGN_OR_RETURN(
+      s->update_drain_,
+      db.Prepare("UPDATE nodes SET drain_reason = ?2, drained_at_unix_ms = ?3 WHERE id = ?1"));
+  BE_ASSIGN_OR_RETURN(s->update_heartbeat_,
+                      db.Prepare("UPDATE nodes SET last_heartbeat_unix_ms = ?2 WHERE id = ?1"));
+  BE_ASSIGN_OR_RETURN(
+      s->insert_event_,
+      db.Prepare("INSERT INTO events (at_unix_ms, node_id, kind, detail) VALUES (?1, ?2, ?3, ?4)"));
   BE_ASSIGN_OR_RETURN(s->list_events_all_, db.Prepare(R"sql(
       SELECT e.id, e.at_unix_ms, coalesce(n.name, ''), e.kind, e.detail
       FROM events e LEFT JOIN nodes n ON n.id = e.node_id

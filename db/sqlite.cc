@@ -9,15 +9,26 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   StatusCode code = StatusCode::kInternal;
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: code = StatusCode::kUnavailable; break;
-    case SQLITE_CONSTRAINT: code = StatusCode::kFailedPrecondition; break;
+    case SQLITE_LOCKED:
+      code = StatusCode::kUnavailable;
+      break;
+    case SQLITE_CONSTRAINT:
+      code = StatusCode::kFailedPrecondition;
+      break;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: code = StatusCode::kDataLoss; break;
+    case SQLITE_NOTADB:
+      code = StatusCode::kDataLoss;
+      break;
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM: code = StatusCode::kFailedPrecondition; break;
-    case SQLITE_FULL: code = StatusCode::kResourceExhausted; break;
-    default: break;
+    case SQLITE_PERM:
+      code = StatusCode::kFailedPrecondition;
+      break;
+    case SQLITE_FULL:
+      code = StatusCode::kResourceExhausted;
+      break;
+    default:
+      break;
   }
   return Status(code, fmt::format("{}: {}", what, msg));
 }
@@ -127,8 +138,8 @@ std::optional<int64_t> Statement::OptionalInt64(int column) const {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenOptions options) {
   sqlite3* raw = nullptr;
-  int flags = options.read_only ? SQLITE_OPEN_READONLY
-                                : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags =
+      options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -147,8 +158,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, OpenOp
     BE_ASSIGN_OR_RETURN(Statement wal, db->Prepare("PRAGMA journal_mode = WAL"));
     BE_ASSIGN_OR_RETURN(bool row, wal.Step());
     if (!row || wal.Text(0) != "wal") {
-      return FailedPrecondition("database '{}': cannot switch to WAL journal mode (got '{}')",
-                                path, row ? wal.Text(0) : "");
+      return FailedPrecondition("database '{}': cannot switch to WAL journal mode (got '{}')", path,
+                                row ? wal.Text(0) : "");
     }
   }
   // A file that is not a database fails here rather than at the first query.

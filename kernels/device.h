@@ -15,11 +15,11 @@ enum class DeviceKind { kCpu, kCuda };
 
 struct DeviceInfo {
   DeviceKind kind = DeviceKind::kCpu;
-  uint32_t index = 0;            // CUDA ordinal; 0 for the CPU
-  std::string name;              // marketing name from the driver or /proc/cpuinfo
-  std::string uuid;              // "GPU-8c1f..." for CUDA devices; empty for the CPU
-  uint64_t memory_bytes = 0;     // device memory, or host memory available to this process
-  uint32_t compute_units = 0;    // SMs, or CPU cores this process may run on
+  uint32_t index = 0;              // CUDA ordinal; 0 for the CPU
+  std::string name;                // marketing name from the driver or /proc/cpuinfo
+  std::string uuid;                // "GPU-8c1f..." for CUDA devices; empty for the CPU
+  uint64_t memory_bytes = 0;       // device memory, or host memory available to this process
+  uint32_t compute_units = 0;      // SMs, or CPU cores this process may run on
   std::string compute_capability;  // "9.0"; empty for the CPU
 };
 

@@ -2,10 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-
 #include "common/names.h"
 #include "common/system.h"
 #include "common/version.h"
@@ -75,9 +71,9 @@ awaitable<Result<std::shared_ptr<FramedConnection>>> NodeAgent::Connect() {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   boost::system::error_code ec;
-  auto endpoints = co_await resolver.async_resolve(
-      config_.scheduler.host, std::to_string(config_.scheduler.port),
-      asio::redirect_error(use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(config_.scheduler.host,
+                                                   std::to_string(config_.scheduler.port),
+                                                   asio::redirect_error(use_awaitable, ec));
   if (ec) co_return Unavailable("cannot resolve: {}", ec.message());
 
   auto socket = std::make_shared<tcp::socket>(executor);
@@ -157,14 +153,15 @@ awaitable<Status> NodeAgent::Connection() {
       heartbeats_acked_.fetch_add(1);
     } else if (frame->has_error()) {
       conn->Close();
-      co_return Status(FromWireCode(frame->error().code()),
-                       fmt::format("scheduler closed the connection: {}", frame->error().message()));
+      co_return Status(
+          FromWireCode(frame->error().code()),
+          fmt::format("scheduler closed the connection: {}", frame->error().message()));
     }
   }
 }
 
-awaitable<void> NodeAgent::HeartbeatLoop(std::shared_ptr<FramedConnection> conn,
-                                         uint64_t node_id, Millis interval) {
+awaitable<void> NodeAgent::HeartbeatLoop(std::shared_ptr<FramedConnection> conn, uint64_t node_id,
+                                         Millis interval) {
   asio::steady_timer timer(control_io_);
   uint64_t seq = 0;
   // A fixed-rate schedule: the next beat is due one interval after the previous one was due,

@@ -27,7 +27,7 @@ namespace breakeven::node {
 struct AgentConfig {
   HostPort scheduler;
   std::string token;
-  std::string name;      // identity at the scheduler; defaults to the host name in main
+  std::string name;  // identity at the scheduler; defaults to the host name in main
   std::string hostname;
   Millis connect_timeout{3000};
   Millis reconnect_initial{100};

@@ -1,8 +1,8 @@
 // breakeven-node: the agent on each host. Discovers devices, registers with the scheduler and
 // heartbeats until stopped.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 
@@ -72,8 +72,9 @@ int main(int argc, char** argv) {
   kernels::Discovery discovery = kernels::DiscoverDevices();
   std::vector<v1::Device> devices;
   for (const auto& d : discovery.devices) devices.push_back(node::ToWire(d));
-  spdlog::info("breakeven-node {} '{}': {}{}", kVersion, name, node::Summarize(devices),
-               discovery.cuda_note.empty() ? "" : fmt::format(" (no CUDA: {})", discovery.cuda_note));
+  spdlog::info(
+      "breakeven-node {} '{}': {}{}", kVersion, name, node::Summarize(devices),
+      discovery.cuda_note.empty() ? "" : fmt::format(" (no CUDA: {})", discovery.cuda_note));
 
   node::AgentConfig config;
   config.scheduler = *address;

@@ -36,8 +36,8 @@ bool IsAdminRequest(const v1::Envelope& request) {
   }
 }
 
-v1::Envelope HandleAdminRequest(NodeRegistry& registry, const v1::Envelope& request,
-                                Access access, int default_event_limit) {
+v1::Envelope HandleAdminRequest(NodeRegistry& registry, const v1::Envelope& request, Access access,
+                                int default_event_limit) {
   bool change = request.has_drain_node() || request.has_resume_node();
   if (change && access != Access::kAdmin) {
     return ErrorReply(request, PermissionDenied("changing cluster state needs the admin token "
@@ -53,10 +53,10 @@ v1::Envelope HandleAdminRequest(NodeRegistry& registry, const v1::Envelope& requ
       return reply;
     }
     case v1::Envelope::kListEvents: {
-      int limit = request.list_events().limit() == 0
-                      ? default_event_limit
-                      : static_cast<int>(std::min<uint32_t>(request.list_events().limit(),
-                                                            kMaxEventLimit));
+      int limit =
+          request.list_events().limit() == 0
+              ? default_event_limit
+              : static_cast<int>(std::min<uint32_t>(request.list_events().limit(), kMaxEventLimit));
       auto events = registry.Events(request.list_events().node(), limit);
       if (!events.ok()) return ErrorReply(request, events.status());
       for (v1::Event& e : *events) *reply.mutable_list_events_reply()->add_events() = std::move(e);

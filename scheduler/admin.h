@@ -13,7 +13,7 @@ bool IsAdminRequest(const v1::Envelope& request);
 // Answers one admin request. The reply carries the request's id; a refused or failed request
 // is answered with an Error body (PERMISSION_DENIED when a change comes without the admin
 // token).
-v1::Envelope HandleAdminRequest(NodeRegistry& registry, const v1::Envelope& request,
-                                Access access, int default_event_limit);
+v1::Envelope HandleAdminRequest(NodeRegistry& registry, const v1::Envelope& request, Access access,
+                                int default_event_limit);
 
 }  // namespace breakeven::scheduler

@@ -1,6 +1,7 @@
 // breakeven-scheduler: the cluster's one scheduler.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "common/asio.h"
 #include "common/auth.h"
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
   int64_t down_ms = cfg.liveness.down_after.count();
   int64_t hello_ms = cfg.hello_timeout.count();
 
-  CLI::App app{"breakeven-scheduler: node registry, liveness and admin API for a breakeven cluster"};
+  CLI::App app{
+      "breakeven-scheduler: node registry, liveness and admin API for a breakeven cluster"};
   app.set_version_flag("--version", kVersion);
   app.add_option("--listen", listen, "HOST:PORT for nodes and admin clients (protobuf frames)")
       ->capture_default_str();
@@ -97,10 +99,11 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   scheduler::Server server(io, cfg, TokenChecker(*cluster_token, admin_token), registry);
   if (Status s = server.Start(); !s.ok()) return Fail(s);
-  spdlog::info("breakeven-scheduler {} up: db={} nodes={} heartbeat={}ms suspect={}ms down={}ms "
-               "admin_token={} open_files={}",
-               kVersion, cfg.db_path, registry.size(), heartbeat_ms, suspect_ms, down_ms,
-               admin_token.empty() ? "cluster token" : "separate", fds);
+  spdlog::info(
+      "breakeven-scheduler {} up: db={} nodes={} heartbeat={}ms suspect={}ms down={}ms "
+      "admin_token={} open_files={}",
+      kVersion, cfg.db_path, registry.size(), heartbeat_ms, suspect_ms, down_ms,
+      admin_token.empty() ? "cluster token" : "separate", fds);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {

@@ -85,8 +85,8 @@ Result<Registration> NodeRegistry::Register(const v1::RegisterNode& request,
     row.registered_at_unix_ms = now_ms;
     row.liveness_since_unix_ms = now_ms;
     event.kind = "registered";
-    event.detail = fmt::format("first registration from {} (boot id {})", hello.address,
-                               hello.boot_id);
+    event.detail =
+        fmt::format("first registration from {} (boot id {})", hello.address, hello.boot_id);
   } else {
     bool same_boot = e->row.boot_id == hello.boot_id;
     if (e->session != 0 && e->session != session && !same_boot &&
@@ -155,9 +155,8 @@ Result<v1::NodeState> NodeRegistry::Heartbeat(uint64_t node_id, SessionId sessio
   e.row.last_heartbeat_unix_ms = clock_.WallUnixMs();
   e.heartbeat_dirty = true;
   if (e.row.liveness != v1::NODE_STATE_UP) {
-    BE_RETURN_IF_ERROR(
-        SetLiveness(e, v1::NODE_STATE_UP, fmt::format("heartbeat after {} of silence",
-                                                      Seconds(silence))));
+    BE_RETURN_IF_ERROR(SetLiveness(e, v1::NODE_STATE_UP,
+                                   fmt::format("heartbeat after {} of silence", Seconds(silence))));
   }
   return StateOf(e);
 }
@@ -174,9 +173,10 @@ Status NodeRegistry::SetLiveness(Entry& e, v1::NodeState liveness, const std::st
   v1::NodeState before = StateOf(e);
   row.liveness = liveness;
   row.liveness_since_unix_ms = clock_.WallUnixMs();
-  std::string detail =
-      fmt::format("liveness {} -> {}: {}", NodeStateName(e.row.liveness), NodeStateName(liveness), why);
-  BE_RETURN_IF_ERROR(store_.SaveLiveness(row, {row.liveness_since_unix_ms, row.id, "state", detail}));
+  std::string detail = fmt::format("liveness {} -> {}: {}", NodeStateName(e.row.liveness),
+                                   NodeStateName(liveness), why);
+  BE_RETURN_IF_ERROR(
+      store_.SaveLiveness(row, {row.liveness_since_unix_ms, row.id, "state", detail}));
   e.row = std::move(row);
   auto level = liveness == v1::NODE_STATE_UP ? spdlog::level::info : spdlog::level::warn;
   spdlog::log(level, "node {}: {} (state {} -> {})", e.row.name, detail, NodeStateName(before),
@@ -191,8 +191,7 @@ Result<int> NodeRegistry::Sweep() {
     Millis silence = std::chrono::duration_cast<Millis>(now - e->last_heard);
     v1::NodeState next = LivenessAfterSilence(e->row.liveness, silence, config_);
     if (next == e->row.liveness) continue;
-    BE_RETURN_IF_ERROR(
-        SetLiveness(*e, next, fmt::format("no heartbeat for {}", Seconds(silence))));
+    BE_RETURN_IF_ERROR(SetLiveness(*e, next, fmt::format("no heartbeat for {}", Seconds(silence))));
     ++changed;
   }
   return changed;
@@ -226,9 +225,9 @@ Result<v1::NodeInfo> NodeRegistry::Drain(const std::string& name, const std::str
   }
   db::NodeRow row = e->row;
   int64_t now_ms = clock_.WallUnixMs();
-  std::string detail = row.drain_reason
-                           ? fmt::format("drain reason changed: '{}' -> '{}'", *row.drain_reason, reason)
-                           : fmt::format("drained: {}", reason);
+  std::string detail = row.drain_reason ? fmt::format("drain reason changed: '{}' -> '{}'",
+                                                      *row.drain_reason, reason)
+                                        : fmt::format("drained: {}", reason);
   if (!row.drained_at_unix_ms) row.drained_at_unix_ms = now_ms;
   row.drain_reason = reason;
   BE_RETURN_IF_ERROR(store_.SaveDrain(row, {now_ms, row.id, "drain", detail}));

@@ -30,9 +30,9 @@ struct AgentHello {
 
 struct Registration {
   uint64_t node_id = 0;
-  bool restarted = false;       // known name, new boot id
+  bool restarted = false;  // known name, new boot id
   v1::NodeState state = v1::NODE_STATE_UP;
-  SessionId superseded = 0;     // an older connection of the same node, to be closed
+  SessionId superseded = 0;  // an older connection of the same node, to be closed
 };
 
 class NodeRegistry {

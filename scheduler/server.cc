@@ -85,19 +85,17 @@ awaitable<void> Server::Accept() {
     SessionId id = next_session_id_++;
     auto session = std::make_shared<Session>(*this, conn, id);
     sessions_[id] = session;
-    asio::co_spawn(
-        io_, session->Run(),
-        [this, id, session](std::exception_ptr e) {
-          if (e) {
-            try {
-              std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-              spdlog::error("session {} failed: {}", id, ex.what());
-            }
-            session->Close();
-          }
-          SessionEnded(id);
-        });
+    asio::co_spawn(io_, session->Run(), [this, id, session](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("session {} failed: {}", id, ex.what());
+        }
+        session->Close();
+      }
+      SessionEnded(id);
+    });
   }
 }
 

@@ -30,8 +30,7 @@ struct RefusalCounts {
 
 class Server {
  public:
-  Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens,
-         NodeRegistry& registry);
+  Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens, NodeRegistry& registry);
   ~Server();
 
   // Binds both listeners and starts the timers. Errors name the flag.

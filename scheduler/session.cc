@@ -94,9 +94,10 @@ bool Session::Handshake(const v1::Envelope& first) {
   const v1::Hello& hello = first.hello();
   role_ = hello.role();
   if (hello.protocol_version() != kProtocolVersion) {
-    Refuse("protocol_version", v1::ERROR_CODE_FAILED_PRECONDITION,
-           fmt::format("protocol version {} is not supported (this scheduler speaks {}; version {})",
-                       hello.protocol_version(), kProtocolVersion, kVersion));
+    Refuse(
+        "protocol_version", v1::ERROR_CODE_FAILED_PRECONDITION,
+        fmt::format("protocol version {} is not supported (this scheduler speaks {}; version {})",
+                    hello.protocol_version(), kProtocolVersion, kVersion));
     return false;
   }
   access_ = server_.tokens().Check(hello.token());
@@ -184,8 +185,8 @@ bool Session::HandleAdminFrame(const v1::Envelope& frame) {
            fmt::format("an admin connection cannot send {}", BodyName(frame)));
     return false;
   }
-  v1::Envelope reply = HandleAdminRequest(server_.registry(), frame, access_,
-                                          server_.config().default_event_limit);
+  v1::Envelope reply =
+      HandleAdminRequest(server_.registry(), frame, access_, server_.config().default_event_limit);
   if (reply.has_error()) {
     spdlog::info("admin request {} from {} refused: {}", BodyName(frame), Describe(),
                  reply.error().message());

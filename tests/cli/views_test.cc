@@ -49,8 +49,9 @@ TEST(Table, PadsColumnsToTheWidestCell) {
 
 TEST(Views, NodesTableShowsStateDevicesMemoryAgeAndReason) {
   std::string out = NodesTable(Sample());
-  EXPECT_EQ(out.substr(0, out.find('\n')),
-            "NAME   STATE    DEVICES                         MEMORY     HEARTBEAT  RESTARTS  REASON");
+  EXPECT_EQ(
+      out.substr(0, out.find('\n')),
+      "NAME   STATE    DEVICES                         MEMORY     HEARTBEAT  RESTARTS  REASON");
   EXPECT_NE(out.find("8 cuda (NVIDIA H100 80GB HBM3)"), std::string::npos) << out;
   EXPECT_NE(out.find("640.0 GiB"), std::string::npos) << out;
   EXPECT_NE(out.find("0.4s ago"), std::string::npos) << out;
@@ -81,8 +82,10 @@ TEST(Views, StatusCountsEveryState) {
   EXPECT_EQ(j["by_state"]["SUSPECT"], 0);
   EXPECT_EQ(j["by_state"]["DRAINING"], 0);
   std::string table = StatusTable(Sample(), "sched:7070", "0.1.0");
-  EXPECT_NE(table.find("NODES  UP  SUSPECT  DOWN  DRAINING  DRAINED\n3      1   0        1     0         1"),
-            std::string::npos)
+  EXPECT_NE(
+      table.find(
+          "NODES  UP  SUSPECT  DOWN  DRAINING  DRAINED\n3      1   0        1     0         1"),
+      std::string::npos)
       << table;
 }
 

@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-
 #include "common/client.h"
 #include "tests/support/process.h"
 
@@ -38,8 +36,8 @@ struct Pair {
   template <typename T>
   T Run(awaitable<T> op) {
     std::optional<T> out;
-    asio::co_spawn(io, [&]() -> awaitable<void> { out.emplace(co_await std::move(op)); },
-                   asio::detached);
+    asio::co_spawn(
+        io, [&]() -> awaitable<void> { out.emplace(co_await std::move(op)); }, asio::detached);
     while (!out) io.run_one();
     return std::move(*out);
   }

@@ -69,7 +69,8 @@ TEST(Framing, InteroperatesWithProtobufsOwnDelimitedFormat) {
   {
     google::protobuf::io::StringOutputStream out(&theirs);
     for (uint64_t i = 1; i <= 3; ++i) {
-      ASSERT_TRUE(google::protobuf::util::SerializeDelimitedToZeroCopyStream(Heartbeat(9, i), &out));
+      ASSERT_TRUE(
+          google::protobuf::util::SerializeDelimitedToZeroCopyStream(Heartbeat(9, i), &out));
     }
   }
   FrameDecoder decoder;

@@ -20,8 +20,7 @@ class MigrateTest : public ::testing::Test {
   }
 
   Result<bool> TableExists(Database& db, const std::string& name) {
-    BE_ASSIGN_OR_RETURN(Statement q,
-                        db.Prepare("SELECT 1 FROM sqlite_master WHERE name = ?1"));
+    BE_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT 1 FROM sqlite_master WHERE name = ?1"));
     q.Bind(1, name);
     return q.Step();
   }

@@ -111,8 +111,7 @@ TEST_F(NodeStoreTest, HeartbeatFlushWritesEveryNode) {
 // The node_status view is what SQL users see; it must agree with the scheduler's state machine.
 TEST_F(NodeStoreTest, StatusViewAgreesWithTheStateMachine) {
   int i = 0;
-  for (v1::NodeState liveness :
-       {v1::NODE_STATE_UP, v1::NODE_STATE_SUSPECT, v1::NODE_STATE_DOWN}) {
+  for (v1::NodeState liveness : {v1::NODE_STATE_UP, v1::NODE_STATE_SUSPECT, v1::NODE_STATE_DOWN}) {
     for (bool drained : {false, true}) {
       NodeRow row = Sample("n" + std::to_string(i++));
       row.liveness = liveness;
@@ -122,7 +121,8 @@ TEST_F(NodeStoreTest, StatusViewAgreesWithTheStateMachine) {
         row.drained_at_unix_ms = 2;
         ASSERT_TRUE(store_->SaveDrain(row, {2, row.id, "drain", ""}).ok());
       }
-      auto q = db_->Prepare("SELECT state, device_count, memory_bytes FROM node_status WHERE id = ?1");
+      auto q =
+          db_->Prepare("SELECT state, device_count, memory_bytes FROM node_status WHERE id = ?1");
       ASSERT_TRUE(q.ok());
       q->Bind(1, row.id);
       ASSERT_TRUE(*q->Step());

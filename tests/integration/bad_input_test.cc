@@ -42,9 +42,9 @@ class RawClient {
     *closed = false;
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{fd_, POLLIN, 0};
-      int left = static_cast<int>(std::chrono::duration_cast<milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
+      int left = static_cast<int>(
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now())
+              .count());
       if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
       char buf[4096];
       ssize_t n = ::read(fd_, buf, sizeof(buf));
@@ -221,8 +221,10 @@ TEST_F(BadInput, ManyBadClientsAtOnceDoNotDisturbNodes) {
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < 50; ++i) {
     clients.push_back(std::make_unique<RawClient>(c_.port()));
-    if (i % 2 == 0) clients.back()->Send(Hello("wrong-token-wrong-token"));
-    else clients.back()->SendBytes("\x05\xff\xff\xff\xff\xff");
+    if (i % 2 == 0)
+      clients.back()->Send(Hello("wrong-token-wrong-token"));
+    else
+      clients.back()->SendBytes("\x05\xff\xff\xff\xff\xff");
   }
   for (auto& client : clients) {
     bool closed = false;
@@ -250,9 +252,9 @@ TEST(BadCommandLine, SchedulerNamesTheBadFlag) {
       {{"--log-level", "loud"}, "--log-level"},
   };
   for (const Case& tc : cases) {
-    std::vector<std::string> argv = {BREAKEVEN_SCHEDULER_BIN, "--token-file", token, "--db",
-                                     dir + "/x.db", "--listen", "127.0.0.1:0", "--http",
-                                     "127.0.0.1:0"};
+    std::vector<std::string> argv = {
+        BREAKEVEN_SCHEDULER_BIN, "--token-file", token,        "--db", dir + "/x.db", "--listen",
+        "127.0.0.1:0",           "--http",       "127.0.0.1:0"};
     argv.insert(argv.end(), tc.args.begin(), tc.args.end());
     CommandResult r = RunCommand(argv, seconds(10));
     EXPECT_NE(r.exit_code, 0) << tc.args[0];
@@ -263,19 +265,20 @@ TEST(BadCommandLine, SchedulerNamesTheBadFlag) {
   WriteFile(dir + "/empty", "\n");
   WriteFile(dir + "/short", "abc\n");
   for (const std::string& file : {dir + "/missing", dir + "/empty", dir + "/short"}) {
-    CommandResult r = RunCommand({BREAKEVEN_SCHEDULER_BIN, "--token-file", file, "--db",
-                                  dir + "/x.db", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"},
-                                 seconds(10));
+    CommandResult r =
+        RunCommand({BREAKEVEN_SCHEDULER_BIN, "--token-file", file, "--db", dir + "/x.db",
+                    "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"},
+                   seconds(10));
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
   }
 
   // A database file that is not a database.
   WriteFile(dir + "/junk.db", std::string(4096, 'x'));
-  CommandResult junk = RunCommand({BREAKEVEN_SCHEDULER_BIN, "--token-file", token, "--db",
-                                   dir + "/junk.db", "--listen", "127.0.0.1:0", "--http",
-                                   "127.0.0.1:0"},
-                                  seconds(10));
+  CommandResult junk =
+      RunCommand({BREAKEVEN_SCHEDULER_BIN, "--token-file", token, "--db", dir + "/junk.db",
+                  "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"},
+                 seconds(10));
   EXPECT_NE(junk.exit_code, 0);
   EXPECT_NE(junk.err.find("junk.db"), std::string::npos) << junk.err;
   RemoveTree(dir);
@@ -308,9 +311,8 @@ TEST(BadCommandLine, CliSaysWhichSchedulerAddressFailed) {
   std::string token = dir + "/token";
   WriteFile(token, "0123456789abcdef0123\n");
   std::string address = "127.0.0.1:" + std::to_string(FreePort());
-  CommandResult r =
-      RunCommand({BREAKEVEN_CLI_BIN, "--scheduler", address, "--token-file", token, "nodes"},
-                 seconds(10));
+  CommandResult r = RunCommand(
+      {BREAKEVEN_CLI_BIN, "--scheduler", address, "--token-file", token, "nodes"}, seconds(10));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("cannot reach the scheduler at " + address), std::string::npos) << r.err;
 

@@ -1,11 +1,12 @@
 // The cluster end to end: real scheduler and node processes on loopback, observed through the
 // real CLI.
+#include "tests/support/cluster.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <csignal>
 #include <set>
-
-#include "tests/support/cluster.h"
 
 namespace breakeven::testing {
 namespace {
@@ -62,7 +63,8 @@ TEST(Cluster, SigkilledNodeGoesSuspectThenDownWithinTheTimeout) {
   c.KillNode("dies", SIGKILL);
   auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.WaitForStates({{"dies", "DOWN"}, {"stays", "UP"}}, seconds(5)));
-  auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  auto took =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - killed_at);
   // 1 s of silence, one heartbeat interval of phase, a sweep tick, and a CLI round trip.
   EXPECT_LT(took.count(), 2500);
 
@@ -193,8 +195,7 @@ TEST(Cluster, DrainAndResumeNeedTheAdminToken) {
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("not drained"), std::string::npos) << again.err;
 
-  CommandResult unknown =
-      c.CliWithToken(c.admin_token_file(), {"drain", "nope", "--reason", "x"});
+  CommandResult unknown = c.CliWithToken(c.admin_token_file(), {"drain", "nope", "--reason", "x"});
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.err.find("no node named 'nope'"), std::string::npos) << unknown.err;
 }
@@ -207,10 +208,9 @@ TEST(Cluster, SecondAgentWithTheSameNameIsRefused) {
   json first = LocalCluster::FindNode(c.Nodes(), "dup");
 
   // A second agent under the same name (a misconfigured host): refused while the first lives.
-  TestProcess impostor = TestProcess::Start(
-      {BREAKEVEN_NODE_BIN, "--scheduler", c.address(), "--token-file", c.token_file(), "--name",
-       "dup"},
-      c.dir() + "/impostor.log");
+  TestProcess impostor = TestProcess::Start({BREAKEVEN_NODE_BIN, "--scheduler", c.address(),
+                                             "--token-file", c.token_file(), "--name", "dup"},
+                                            c.dir() + "/impostor.log");
   auto deadline = std::chrono::steady_clock::now() + seconds(10);
   while (impostor.Log().find("held by a live agent") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
@@ -220,6 +220,27 @@ TEST(Cluster, SecondAgentWithTheSameNameIsRefused) {
   json now = LocalCluster::FindNode(c.Nodes(), "dup");
   EXPECT_EQ(now["boot_id"], first["boot_id"]);
   EXPECT_EQ(now["state"], "UP");
+}
+
+TEST(Cluster, DaemonsStopCleanlyOnSigtermEvenIfStartedWithItIgnored) {
+  LocalCluster c;
+  c.StartScheduler(LocalCluster::FastLiveness());
+  // Background jobs of a shell script inherit ignored signals; the daemons must still stop.
+  std::signal(SIGTERM, SIG_IGN);
+  TestProcess& node = c.StartNode("polite");
+  std::signal(SIGTERM, SIG_DFL);
+  ASSERT_TRUE(c.WaitForStates({{"polite", "UP"}}, seconds(10)));
+
+  node.Signal(SIGTERM);
+  std::optional<int> node_exit = node.Wait(seconds(5));
+  ASSERT_TRUE(node_exit.has_value()) << "node agent ignored SIGTERM";
+  EXPECT_EQ(*node_exit, 0);
+
+  c.scheduler().Signal(SIGTERM);
+  std::optional<int> sched_exit = c.scheduler().Wait(seconds(5));
+  ASSERT_TRUE(sched_exit.has_value()) << "scheduler ignored SIGTERM";
+  EXPECT_EQ(*sched_exit, 0);
+  EXPECT_NE(c.SchedulerLog().find("stopped"), std::string::npos);
 }
 
 TEST(Cluster, HealthzAnswersOverHttp) {

@@ -21,8 +21,8 @@ TEST(Discovery, AlwaysFindsADeviceAndDescribesTheCpu) {
 }
 
 TEST(Inventory, WireFormKeepsEveryField) {
-  kernels::DeviceInfo d{kernels::DeviceKind::kCuda, 3, "NVIDIA H200", "GPU-abc", 150ull << 30,
-                        132, "9.0"};
+  kernels::DeviceInfo d{
+      kernels::DeviceKind::kCuda, 3, "NVIDIA H200", "GPU-abc", 150ull << 30, 132, "9.0"};
   v1::Device w = ToWire(d);
   EXPECT_EQ(w.kind(), v1::DEVICE_KIND_CUDA);
   EXPECT_EQ(w.index(), 3u);

@@ -21,10 +21,9 @@ TEST(Liveness, SilenceMovesUpToSuspectToDown) {
     int silence_ms;
     v1::NodeState to;
   } table[] = {
-      {UP, 0, UP},           {UP, 2999, UP},        {UP, 3000, SUSPECT},
-      {UP, 4999, SUSPECT},   {UP, 5000, DOWN},      {SUSPECT, 3500, SUSPECT},
-      {SUSPECT, 5000, DOWN}, {DOWN, 5000, DOWN},    {DOWN, 3500, DOWN},
-      {SUSPECT, 100, SUSPECT},  // only a heartbeat makes a node UP again
+      {UP, 0, UP},        {UP, 2999, UP},           {UP, 3000, SUSPECT},   {UP, 4999, SUSPECT},
+      {UP, 5000, DOWN},   {SUSPECT, 3500, SUSPECT}, {SUSPECT, 5000, DOWN}, {DOWN, 5000, DOWN},
+      {DOWN, 3500, DOWN}, {SUSPECT, 100, SUSPECT},  // only a heartbeat makes a node UP again
       {DOWN, 0, DOWN},
   };
   for (const Row& r : table) {
@@ -47,9 +46,9 @@ TEST(DisplayState, DownWinsThenDrainThenLiveness) {
     int runs;
     v1::NodeState shown;
   } table[] = {
-      {UP, false, 0, UP},           {SUSPECT, false, 0, SUSPECT}, {DOWN, false, 0, DOWN},
-      {UP, true, 0, DRAINED},       {UP, true, 2, DRAINING},      {SUSPECT, true, 0, DRAINED},
-      {DOWN, true, 0, DOWN},        {DOWN, true, 3, DOWN},        {UP, false, 5, UP},
+      {UP, false, 0, UP},     {SUSPECT, false, 0, SUSPECT}, {DOWN, false, 0, DOWN},
+      {UP, true, 0, DRAINED}, {UP, true, 2, DRAINING},      {SUSPECT, true, 0, DRAINED},
+      {DOWN, true, 0, DOWN},  {DOWN, true, 3, DOWN},        {UP, false, 5, UP},
   };
   for (const Row& r : table) {
     EXPECT_EQ(DisplayState(r.liveness, r.drained, r.runs), r.shown)

@@ -25,8 +25,7 @@ std::string RandomToken() {
 }  // namespace
 
 std::vector<std::string> LocalCluster::FastLiveness() {
-  return {"--heartbeat-interval-ms", "200", "--suspect-after-ms", "600", "--down-after-ms",
-          "1000"};
+  return {"--heartbeat-interval-ms", "200", "--suspect-after-ms", "600", "--down-after-ms", "1000"};
 }
 
 int ConnectLoopback(int port) {
@@ -55,7 +54,8 @@ LocalCluster::LocalCluster(bool separate_admin_token)
 LocalCluster::~LocalCluster() {
   bool failed = ::testing::Test::HasFailure();
   auto dump = [&](const char* what, const TestProcess& p) {
-    if (failed) fprintf(stderr, "---- %s log (%s) ----\n%s\n", what, p.log_path().c_str(), p.Log().c_str());
+    if (failed)
+      fprintf(stderr, "---- %s log (%s) ----\n%s\n", what, p.log_path().c_str(), p.Log().c_str());
   };
   for (auto& [name, p] : nodes_) {
     p->Signal(SIGKILL);
@@ -93,8 +93,7 @@ void LocalCluster::StartScheduler(std::vector<std::string> extra_flags) {
     argv.push_back(admin_token_file_);
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  scheduler_ = std::make_unique<TestProcess>(
-      TestProcess::Start(argv, dir_ + "/scheduler.log"));
+  scheduler_ = std::make_unique<TestProcess>(TestProcess::Start(argv, dir_ + "/scheduler.log"));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     int fd = ConnectLoopback(port_);
@@ -115,13 +114,12 @@ void LocalCluster::KillScheduler(int signo) {
 }
 
 TestProcess& LocalCluster::StartNode(const std::string& name,
-                                      std::vector<std::string> extra_flags) {
+                                     std::vector<std::string> extra_flags) {
   if (auto it = nodes_.find(name); it != nodes_.end()) retired_.push_back(std::move(it->second));
   std::vector<std::string> argv = {BREAKEVEN_NODE_BIN, "--scheduler", address(), "--token-file",
-                                   token_file_, "--name", name};
+                                   token_file_,        "--name",      name};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  auto p = std::make_unique<TestProcess>(
-      TestProcess::Start(argv, dir_ + "/node-" + name + ".log"));
+  auto p = std::make_unique<TestProcess>(TestProcess::Start(argv, dir_ + "/node-" + name + ".log"));
   TestProcess& ref = *p;
   nodes_[name] = std::move(p);
   return ref;
@@ -184,8 +182,9 @@ bool LocalCluster::WaitForStates(const std::map<std::string, std::string>& want,
         return true;
       },
       timeout, &last);
-  if (!ok) ADD_FAILURE() << "states not reached within " << timeout.count() << " ms; last:\n"
-                         << last.dump(2);
+  if (!ok)
+    ADD_FAILURE() << "states not reached within " << timeout.count() << " ms; last:\n"
+                  << last.dump(2);
   return ok;
 }
 

@@ -2,11 +2,10 @@
 // temporary directory of their own, driven through the real `breakeven` CLI.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

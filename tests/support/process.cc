@@ -15,8 +15,7 @@
 
 namespace breakeven::testing {
 
-TestProcess TestProcess::Start(const std::vector<std::string>& argv,
-                               const std::string& log_path) {
+TestProcess TestProcess::Start(const std::vector<std::string>& argv, const std::string& log_path) {
   Result<ChildProcess> child = ChildProcess::Start(argv, log_path, log_path);
   if (!child.ok()) throw std::runtime_error(child.status().ToString());
   TestProcess p;
@@ -27,8 +26,7 @@ TestProcess TestProcess::Start(const std::vector<std::string>& argv,
 
 std::string TestProcess::Log() const { return ReadFile(log_path_); }
 
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout) {
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   std::string dir = MakeTempDir("cmd");
   std::string out_path = dir + "/out", err_path = dir + "/err";
   CommandResult result;
@@ -58,7 +56,8 @@ int FreePort() {
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/breakeven-" + prefix + "-XXXXXX";
+  std::string templ =
+      std::string(base && *base ? base : "/tmp") + "/breakeven-" + prefix + "-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + templ);
