@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/local_bench.h"
 #include "common/version.h"
 
 using namespace breakeven;
@@ -53,6 +54,51 @@ int main(int argc, char** argv) {
   events->add_option("--limit", limit, "newest N events")->capture_default_str();
   add_output(events);
 
+  cli::LocalBenchOptions bench;
+  int64_t bench_timeout_s = 600;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "run one benchmark on this machine: one worker process per tensor-parallel rank");
+  bench_cmd->add_option("--model", bench.model, "catalog model (see `breakeven models`)");
+  bench_cmd
+      ->add_option("--weights", bench.weights, "dummy, a Hugging Face directory or a .gguf file")
+      ->capture_default_str();
+  bench_cmd->add_option("--dtype", bench.dtype, "weight storage: f32, bf16, f16")
+      ->capture_default_str();
+  bench_cmd->add_option("--tp", bench.tp, "tensor-parallel degree")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  bench_cmd->add_option("--workload", bench.workload, "IN:OUT prompt and output tokens")
+      ->capture_default_str();
+  bench_cmd->add_option("--concurrency", bench.concurrency, "requests in flight (closed loop)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--requests", bench.requests, "requests to complete")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--backend", bench.backend, "cpu")->capture_default_str();
+  bench_cmd->add_option("--seed", bench.seed, "seed of dummy weights and prompts")
+      ->capture_default_str();
+  bench_cmd->add_option("--threads", bench.threads, "threads per rank (0: cores / tp)")
+      ->capture_default_str();
+  bench_cmd->add_option("--kv-cache-mib", bench.kv_cache_mib, "KV cache per rank")
+      ->capture_default_str();
+  bench_cmd->add_option("--max-num-seqs", bench.max_num_seqs, "sequences per step")
+      ->capture_default_str();
+  bench_cmd
+      ->add_option("--max-num-batched-tokens", bench.max_num_batched_tokens,
+                   "token budget per step")
+      ->capture_default_str();
+  bench_cmd->add_option("--temperature", bench.temperature, "0: greedy")->capture_default_str();
+  bench_cmd->add_option("--n", bench.n, "samples per prompt")->capture_default_str();
+  bench_cmd->add_option("--keep", bench.keep_dir, "keep worker logs and reports in this directory");
+  bench_cmd->add_option("--timeout-s", bench_timeout_s, "give up after this long")
+      ->capture_default_str();
+  add_output(bench_cmd);
+
+  CLI::App* models =
+      app.add_subcommand("models", "the model catalog: shapes, sizes, KV bytes per token");
+  add_output(models);
+
   CLI11_PARSE(app, argc, argv);
   ctx.timeout = Millis(timeout_ms);
   ctx.output = output == "json" ? cli::Output::kJson : cli::Output::kTable;
@@ -62,5 +108,10 @@ int main(int argc, char** argv) {
   if (*drain) return cli::CmdDrain(ctx, node, reason);
   if (*resume) return cli::CmdResume(ctx, node);
   if (*events) return cli::CmdEvents(ctx, node, limit);
+  if (*bench_cmd) {
+    bench.timeout = Millis(bench_timeout_s * 1000);
+    return cli::CmdBench(bench, ctx.output);
+  }
+  if (*models) return cli::CmdModels(ctx.output);
   return 2;
 }

@@ -1,0 +1,55 @@
+// Communicator: the collectives a tensor-parallel group needs, over CPU memory.
+//
+// Every call is collective: all ranks of the group make it, in the same order, with the same
+// sizes. Every call has a deadline (the timeout given at creation): a rank that died or hangs
+// turns into a kDeadlineExceeded or kUnavailable Status on the others, never a hang; a dead
+// peer is noticed at the latest when the deadline passes. After a failure the communicator is
+// unusable (a bad root is the exception: kInvalidArgument, and the group carries on). One
+// thread at a time may use a communicator.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "engine/store.h"
+
+namespace breakeven::engine {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+
+  // data[i] = sum over ranks of data[i], on every rank.
+  virtual Status AllReduceSum(float* data, size_t count) = 0;
+  // out (world_size * count elements) = concatenation of every rank's `in` in rank order.
+  virtual Status AllGather(const float* in, size_t count, float* out) = 0;
+  // Copies root's `bytes` bytes at `data` to every other rank's `data`.
+  virtual Status Broadcast(void* data, size_t bytes, int root) = 0;
+  virtual Status Barrier() = 0;
+
+  // Broadcast of a byte string whose length only the root knows.
+  Status BroadcastString(std::string* value, int root);
+};
+
+// A group of one: collectives return at once and leave the data as it is.
+std::unique_ptr<Communicator> MakeSingleRankCommunicator();
+
+struct GlooOptions {
+  std::string prefix;  // non-empty; namespaces the keys in the store: "<run id>/<attempt>/tp"
+  int rank = 0;
+  int world_size = 1;
+  std::string host = "127.0.0.1";  // address this rank listens on for its peers
+  Millis timeout{30000};           // for rendezvous and for every collective
+};
+
+// A Gloo context over TCP, rendezvoused through `store` (used only during this call). Errors name
+// the rank and what failed
+// ("rank 1: all-reduce of 4096 floats: timed out after 30000 ms").
+Result<std::unique_ptr<Communicator>> CreateGlooCommunicator(Store& store,
+                                                             const GlooOptions& options);
+
+}  // namespace breakeven::engine

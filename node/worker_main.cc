@@ -1,0 +1,105 @@
+// breakeven-worker: one tensor-parallel rank of a benchmark run. Started by `breakeven bench`
+// (and later by the node agent), one process per rank, with an argument vector.
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "common/version.h"
+#include "node/worker.h"
+
+using namespace breakeven;
+
+namespace {
+
+Status ParseWorkload(const std::string& text, int64_t* in, int64_t* out) {
+  size_t colon = text.find(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument("no colon");
+    size_t used = 0;
+    *in = std::stoll(text.substr(0, colon), &used);
+    if (used != colon) throw std::invalid_argument("junk");
+    *out = std::stoll(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) throw std::invalid_argument("junk");
+  } catch (const std::exception&) {
+    return InvalidArgument(
+        "--workload: '{}' is not IN:OUT (prompt and output tokens, e.g. 128:128)", text);
+  }
+  if (*in < 1 || *out < 1) return InvalidArgument("--workload: both lengths must be at least 1");
+  return Status::Ok();
+}
+
+void WriteReport(const std::string& path, const nlohmann::ordered_json& report) {
+  if (path.empty()) return;
+  std::ofstream(path + ".tmp") << report.dump(2) << "\n";
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  node::WorkerOptions o;
+  std::string workload = "128:128", dtype = "f32", report_path;
+  int64_t timeout_ms = o.timeout.count();
+
+  CLI::App app{"breakeven-worker: one tensor-parallel rank of a benchmark run"};
+  app.set_version_flag("--version", kVersion);
+  app.add_option("--model", o.model, "catalog model (required with --weights dummy)");
+  app.add_option("--weights", o.weights, "dummy, a Hugging Face directory or a .gguf file")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of dummy weights and prompts")->capture_default_str();
+  app.add_option("--dtype", dtype, "weight storage: f32, bf16 or f16")->capture_default_str();
+  app.add_option("--tp", o.tp, "tensor-parallel degree")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--rank", o.rank, "this rank")->capture_default_str();
+  app.add_option("--store", o.store_dir, "rendezvous directory shared by the ranks");
+  app.add_option("--group", o.group, "rendezvous key prefix (run id / attempt)")
+      ->capture_default_str();
+  app.add_option("--host", o.host, "address to listen on for peers")->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "deadline of rendezvous and collectives")
+      ->capture_default_str();
+  app.add_option("--backend", o.backend, "compute backend")->capture_default_str();
+  app.add_option("--threads", o.threads, "threads for matrix products (0: cores / tp)")
+      ->capture_default_str();
+  app.add_option("--kv-cache-mib", o.kv_cache_mib, "KV cache per rank")->capture_default_str();
+  app.add_option("--max-model-len", o.max_model_len, "longest sequence (0: from the workload)")
+      ->capture_default_str();
+  app.add_option("--max-num-seqs", o.engine.max_num_seqs, "sequences per step")
+      ->capture_default_str();
+  app.add_option("--max-num-batched-tokens", o.engine.max_num_batched_tokens, "tokens per step")
+      ->capture_default_str();
+  app.add_option("--workload", workload, "IN:OUT tokens per request")->capture_default_str();
+  app.add_option("--concurrency", o.load.concurrency, "requests in flight")->capture_default_str();
+  app.add_option("--requests", o.load.requests, "requests to complete")->capture_default_str();
+  app.add_option("--temperature", o.load.sampling.temperature, "0: greedy")->capture_default_str();
+  app.add_option("--top-k", o.load.sampling.top_k, "0: off")->capture_default_str();
+  app.add_option("--top-p", o.load.sampling.top_p, "1: off")->capture_default_str();
+  app.add_option("--n", o.load.sampling.n, "samples per prompt")->capture_default_str();
+  app.add_option("--report", report_path, "JSON report file");
+  CLI11_PARSE(app, argc, argv);
+
+  auto fail = [&](const Status& s) {
+    fmt::print(stderr, "breakeven-worker rank {}: {}\n", o.rank, s.message());
+    WriteReport(report_path, {{"ok", false}, {"rank", o.rank}, {"error", s.message()}});
+    return 1;
+  };
+  o.timeout = Millis(timeout_ms);
+  o.load.seed = o.seed;
+  if (Status s = ParseWorkload(workload, &o.load.input_tokens, &o.load.output_tokens); !s.ok()) {
+    return fail(s);
+  }
+  auto parsed = ParseDType(dtype);
+  if (!parsed) return fail(InvalidArgument("--dtype: '{}' is not f32, bf16 or f16", dtype));
+  o.weight_dtype = *parsed;
+  if (o.rank < 0 || o.rank >= o.tp)
+    return fail(InvalidArgument("--rank {} is outside --tp {}", o.rank, o.tp));
+  if (o.tp > 1 && o.store_dir.empty())
+    return fail(InvalidArgument("--store is required when --tp > 1"));
+  if (o.threads == 0) {
+    o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / o.tp);
+  }
+
+  Result<nlohmann::ordered_json> report = node::RunWorker(o);
+  if (!report.ok()) return fail(report.status());
+  WriteReport(report_path, *report);
+  return 0;
+}
