@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   events->add_option("--limit", limit, "newest N events")->capture_default_str();
   add_output(events);
 
-  cli::LocalBenchOptions bench;
+  bench::LocalRunOptions bench;
   int64_t bench_timeout_s = 600;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench", "run one benchmark on this machine: one worker process per tensor-parallel rank");
@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--tp", bench.tp, "tensor-parallel degree")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  bench_cmd->add_option("--collectives", bench.collectives,
+                        "how ranks exchange tensors: shm (shared memory, one host) or gloo (TCP)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"shm", "gloo"}));
   bench_cmd->add_option("--workload", bench.workload, "IN:OUT prompt and output tokens")
       ->capture_default_str();
   bench_cmd->add_option("--concurrency", bench.concurrency, "requests in flight (closed loop)")

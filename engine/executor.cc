@@ -21,8 +21,6 @@ Executor::Executor(LlamaModel& model, Communicator& comm, const EngineConfig& co
     : model_(model),
       comm_(comm),
       config_(config),
-      max_blocks_per_seq_((model.options().max_model_len + model.options().block_size - 1) /
-                          model.options().block_size),
       batcher_(BatcherConfig{config.max_num_batched_tokens, config.max_num_seqs,
                              model.options().block_size, model.options().num_kv_blocks}),
       eos_(model.config().eos_token_ids) {}
@@ -203,8 +201,7 @@ void Executor::Loop() {
 Status Executor::Step() {
   Schedule schedule = batcher_.Next();
   if (schedule.empty()) return Status::Ok();
-  StepPlan plan = StepPlan::FromSchedule(schedule, model_.options().block_size,
-                                         static_cast<int32_t>(max_blocks_per_seq_));
+  StepPlan plan = StepPlan::FromSchedule(schedule, model_.options().block_size);
   if (comm_.world_size() > 1) {
     std::string bytes = plan.Encode();
     BE_RETURN_IF_ERROR(comm_.BroadcastString(&bytes, 0).WithContext("rank 0: step plan"));

@@ -97,7 +97,6 @@ class Executor {
   LlamaModel& model_;
   Communicator& comm_;
   EngineConfig config_;
-  int64_t max_blocks_per_seq_;
   Batcher batcher_;  // step thread only
   Sampler sampler_;  // step thread only
   std::vector<float> logits_;

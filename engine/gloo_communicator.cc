@@ -249,7 +249,7 @@ class GlooCommunicator final : public Communicator {
 }  // namespace
 
 Result<std::unique_ptr<Communicator>> CreateGlooCommunicator(Store& store,
-                                                             const GlooOptions& options) {
+                                                             const GroupOptions& options) {
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
     return InvalidArgument("gloo: rank {} is not in a group of {}", options.rank,
                            options.world_size);

@@ -1,5 +1,6 @@
 #include "engine/step_plan.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace breakeven::engine {
@@ -54,10 +55,15 @@ StepPlan StepPlan::Idle() {
   return p;
 }
 
-StepPlan StepPlan::FromSchedule(const Schedule& schedule, int64_t block_size,
-                                int32_t max_blocks_per_seq) {
+StepPlan StepPlan::FromSchedule(const Schedule& schedule, int64_t block_size) {
   StepPlan p;
-  p.max_blocks_per_seq = max_blocks_per_seq;
+  // Block tables only as wide as this step's longest sequence needs: a decode step's plan stays
+  // small however long the model's context is.
+  int64_t widest = 1;
+  for (const ScheduledChunk& c : schedule.chunks) {
+    widest = std::max(widest, (c.start + c.count + block_size - 1) / block_size);
+  }
+  p.max_blocks_per_seq = static_cast<int32_t>(widest);
   p.query_start.push_back(0);
   for (const ScheduledChunk& c : schedule.chunks) {
     const Sequence& s = *c.seq;
@@ -69,7 +75,7 @@ StepPlan StepPlan::FromSchedule(const Schedule& schedule, int64_t block_size,
     }
     p.query_start.push_back(static_cast<int32_t>(p.token_ids.size()));
     p.context_lens.push_back(static_cast<int32_t>(c.start + c.count));
-    for (int32_t i = 0; i < max_blocks_per_seq; ++i) {
+    for (int64_t i = 0; i < widest; ++i) {
       p.block_tables.push_back(static_cast<size_t>(i) < s.block_table.size()
                                    ? s.block_table[static_cast<size_t>(i)]
                                    : 0);

@@ -35,8 +35,7 @@ struct StepPlan {
   static StepPlan Idle();
   // From the batcher's schedule (rank 0). Chunks that sample contribute their last row to
   // logit_rows, in chunk order.
-  static StepPlan FromSchedule(const Schedule& schedule, int64_t block_size,
-                               int32_t max_blocks_per_seq);
+  static StepPlan FromSchedule(const Schedule& schedule, int64_t block_size);
 
   std::string Encode() const;
   // Checks every index against the cache geometry, so a corrupt plan is an error, not an

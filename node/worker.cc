@@ -61,13 +61,19 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
     comm = engine::MakeSingleRankCommunicator();
   } else {
     BE_ASSIGN_OR_RETURN(store, engine::FileStore::Open(o.store_dir));
-    engine::GlooOptions go;
+    engine::GroupOptions go;
     go.prefix = o.group;
     go.rank = o.rank;
     go.world_size = o.tp;
     go.host = o.host;
     go.timeout = o.timeout;
-    BE_ASSIGN_OR_RETURN(comm, engine::CreateGlooCommunicator(*store, go));
+    if (o.collectives == "gloo") {
+      BE_ASSIGN_OR_RETURN(comm, engine::CreateGlooCommunicator(*store, go));
+    } else if (o.collectives == "shm") {
+      BE_ASSIGN_OR_RETURN(comm, engine::CreateSharedMemoryCommunicator(*store, go));
+    } else {
+      return InvalidArgument("--collectives: '{}' is not shm or gloo", o.collectives);
+    }
   }
 
   engine::ModelOptions mo;
@@ -107,6 +113,7 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
     report["backend"] = o.backend;
     report["device"] = backend->device().name;
     report["tp"] = o.tp;
+    report["collectives"] = o.tp > 1 ? o.collectives : "none";
     report["workload"] = {{"input_tokens", o.load.input_tokens},
                           {"output_tokens", o.load.output_tokens},
                           {"concurrency", o.load.concurrency},

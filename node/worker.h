@@ -23,7 +23,8 @@ struct WorkerOptions {
   int rank = 0;
   std::string store_dir;           // FileStore directory shared by the group
   std::string group = "bench";     // key prefix in the store: run id and attempt
-  std::string host = "127.0.0.1";  // address this rank listens on for its peers
+  std::string host = "127.0.0.1";  // address this rank listens on for its peers (gloo)
+  std::string collectives = "shm";  // shm (ranks on one host) or gloo (TCP)
   Millis timeout{60000};           // rendezvous and every collective
   std::string backend = "cpu";
   int threads = 0;  // 0: cores / tp

@@ -54,7 +54,10 @@ int main(int argc, char** argv) {
   app.add_option("--store", o.store_dir, "rendezvous directory shared by the ranks");
   app.add_option("--group", o.group, "rendezvous key prefix (run id / attempt)")
       ->capture_default_str();
-  app.add_option("--host", o.host, "address to listen on for peers")->capture_default_str();
+  app.add_option("--host", o.host, "address to listen on for peers (gloo)")->capture_default_str();
+  app.add_option("--collectives", o.collectives, "shm (one host) or gloo (TCP)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"shm", "gloo"}));
   app.add_option("--timeout-ms", timeout_ms, "deadline of rendezvous and collectives")
       ->capture_default_str();
   app.add_option("--backend", o.backend, "compute backend")->capture_default_str();

@@ -38,8 +38,8 @@ void OnThreads(int n, const std::function<void(int)>& fn) {
   for (auto& t : threads) t.join();
 }
 
-GlooOptions Options(const std::string& prefix, int rank, int world, Millis timeout) {
-  GlooOptions o;
+GroupOptions Options(const std::string& prefix, int rank, int world, Millis timeout) {
+  GroupOptions o;
   o.prefix = prefix;
   o.rank = rank;
   o.world_size = world;

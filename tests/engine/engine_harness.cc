@@ -32,7 +32,7 @@ Status RunRanks(const engine::ModelConfig& config, int tp, const WeightsFactory&
     if (tp == 1) {
       comm = engine::MakeSingleRankCommunicator();
     } else {
-      engine::GlooOptions go;
+      engine::GroupOptions go;
       go.prefix = "test-" + std::to_string(group.load()) + "/tp";
       go.rank = rank;
       go.world_size = tp;
