@@ -110,6 +110,8 @@ Result<ordered_json> RunLocalBenchmark(const LocalRunOptions& o) {
                                      std::to_string(o.n),
                                      "--timeout-ms",
                                      std::to_string(std::min<int64_t>(o.timeout.count(), 60000)),
+                                     "--collectives",
+                                     o.collectives,
                                      "--report",
                                      fmt::format("{}/rank{}.json", dir, r)};
     if (!o.model.empty()) {

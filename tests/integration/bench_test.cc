@@ -35,6 +35,7 @@ TEST(Bench, TensorParallelRunsReportTheSameTokensPerRequest) {
       ASSERT_EQ(r.exit_code, 0) << r.err;
       json j = json::parse(r.out);
       EXPECT_EQ(j["tp"], std::stoi(tp));
+      EXPECT_EQ(j["collectives"], std::string(tp) == "1" ? "none" : collectives);
       const json& m = j["metrics"];
       EXPECT_EQ(m["requests"], 5);
       EXPECT_EQ(m["failed"], 0);
