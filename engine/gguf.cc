@@ -177,15 +177,6 @@ std::string_view KindName(const GgufValue& v) {
   return "a value of unknown kind";
 }
 
-// elements * dtype size, or nullopt when a dim is negative or the product does not fit.
-std::optional<uint64_t> ByteSize(const std::vector<int64_t>& shape, DType dtype) {
-  uint64_t n = DTypeSize(dtype);
-  for (int64_t d : shape) {
-    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return std::nullopt;
-  }
-  return n;
-}
-
 uint64_t AlignUp(uint64_t n, uint64_t alignment) {
   return (n + alignment - 1) / alignment * alignment;
 }
@@ -462,7 +453,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
           t.name, name, type);
     }
     t.dtype = *dtype;
-    std::optional<uint64_t> bytes = ByteSize(t.shape, t.dtype);
+    std::optional<uint64_t> bytes = TensorByteSize(t.shape, t.dtype);
     if (!bytes) {
       return DataLoss("{}: tensor '{}': shape {} of {} has more bytes than fit in 64 bits", path,
                       t.name, ShapeString(t.shape), GgmlTypeName(type));
@@ -758,29 +749,18 @@ Status WriteGguf(const std::string& path, const std::vector<GgufKeyValue>& metad
       return InvalidArgument("{}: tensor name of {} bytes; breakeven writes at most {}", path,
                              t.name.size(), kMaxNameBytes);
     }
-    if (!names.insert(t.name).second) {
-      return InvalidArgument("{}: tensor '{}' is given more than once", path, t.name);
-    }
     if (t.shape.size() > kMaxDims) {
       return InvalidArgument("{}: tensor '{}': shape {} has {} dims; GGUF allows at most {}", path,
                              t.name, ShapeString(t.shape), t.shape.size(), kMaxDims);
     }
-    std::optional<uint64_t> bytes = ByteSize(t.shape, t.dtype);
-    if (!bytes) {
-      return InvalidArgument("{}: tensor '{}': shape {} must be non-negative and fit in 64 bits",
-                             path, t.name, ShapeString(t.shape));
-    }
-    if (t.data.size() != *bytes) {
-      return InvalidArgument("{}: tensor '{}': data has {} bytes, but shape {} of {} needs {}",
-                             path, t.name, t.data.size(), ShapeString(t.shape),
-                             GgmlTypeName(DTypeToGgml(t.dtype)), *bytes);
-    }
+    BE_RETURN_IF_ERROR(CheckTensorToWrite(path, t, &names, GgmlTypeName(DTypeToGgml(t.dtype))));
+    const uint64_t bytes = t.data.size();
     w.PutString(t.name);
     w.Put<uint32_t>(static_cast<uint32_t>(t.shape.size()));
     for (auto d = t.shape.rbegin(); d != t.shape.rend(); ++d) w.Put<uint64_t>(*d);  // fastest first
     w.Put(DTypeToGgml(t.dtype));
     w.Put(offset);
-    uint64_t end = offset + *bytes;
+    uint64_t end = offset + bytes;
     offset = AlignUp(end, alignment);
     padding.push_back(offset - end);
   }

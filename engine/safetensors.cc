@@ -63,15 +63,6 @@ std::optional<uint64_t> AsUInt(const json& j) {
   return std::nullopt;
 }
 
-// elements * dtype size, or nullopt when it does not fit in 64 bits.
-std::optional<uint64_t> ByteSize(const std::vector<int64_t>& shape, DType dtype) {
-  uint64_t n = DTypeSize(dtype);
-  for (int64_t d : shape) {
-    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return std::nullopt;
-  }
-  return n;
-}
-
 // "[json.exception.parse_error.101] parse error at ..." -> "parse error at ...".
 std::string_view JsonErrorText(std::string_view what) {
   if (!what.empty() && what.front() == '[') {
@@ -127,7 +118,7 @@ Result<ParsedTensor> ParseTensor(const std::string& path, const std::string& nam
     }
     t.info.shape.push_back(static_cast<int64_t>(*v));
   }
-  std::optional<uint64_t> bytes = ByteSize(t.info.shape, t.info.dtype);
+  std::optional<uint64_t> bytes = TensorByteSize(t.info.shape, t.info.dtype);
   if (!bytes) {
     return DataLoss("{}: tensor '{}': shape {} of {} has more bytes than fit in 64 bits", path,
                     name, ShapeString(t.info.shape), dtype_name);
@@ -300,25 +291,14 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     if (t.name == kMetadataKey) {
       return InvalidArgument("{}: a tensor may not be named {}", path, kMetadataKey);
     }
-    if (!names.insert(t.name).second) {
-      return InvalidArgument("{}: tensor '{}' is given more than once", path, t.name);
-    }
-    std::optional<uint64_t> bytes = ByteSize(t.shape, t.dtype);
-    if (!bytes) {
-      return InvalidArgument("{}: tensor '{}': shape {} must be non-negative and fit in 64 bits",
-                             path, t.name, ShapeString(t.shape));
-    }
-    if (t.data.size() != *bytes) {
-      return InvalidArgument("{}: tensor '{}': data has {} bytes, but shape {} of {} needs {}",
-                             path, t.name, t.data.size(), ShapeString(t.shape),
-                             SafetensorsDTypeName(t.dtype), *bytes);
-    }
+    BE_RETURN_IF_ERROR(CheckTensorToWrite(path, t, &names, SafetensorsDTypeName(t.dtype)));
+    const uint64_t bytes = t.data.size();
     nlohmann::ordered_json entry = nlohmann::ordered_json::object();
     entry["dtype"] = SafetensorsDTypeName(t.dtype);
     entry["shape"] = t.shape;
-    entry["data_offsets"] = nlohmann::ordered_json::array({offset, offset + *bytes});
+    entry["data_offsets"] = nlohmann::ordered_json::array({offset, offset + bytes});
     header[t.name] = std::move(entry);
-    offset += *bytes;
+    offset += bytes;
   }
   std::string text;
   try {

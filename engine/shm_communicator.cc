@@ -67,8 +67,8 @@ class ShmCommunicator final : public Communicator {
     const size_t per_chunk = kSlotBytes / sizeof(float);
     for (size_t off = 0; off < count; off += per_chunk) {
       const size_t n = std::min(per_chunk, count - off);
-      BE_RETURN_IF_ERROR(Exchange(fmt::format("all-reduce of {} floats", count),
-                                  data + off, n * sizeof(float), [&](int) { return true; }));
+      BE_RETURN_IF_ERROR(Exchange(fmt::format("all-reduce of {} floats", count), data + off,
+                                  n * sizeof(float), [&](int) { return true; }));
       // Sum in rank order: identical results on every rank.
       float* out = data + off;
       const float* first = Slot<float>(0);
@@ -86,8 +86,8 @@ class ShmCommunicator final : public Communicator {
     const size_t per_chunk = kSlotBytes / sizeof(float);
     for (size_t off = 0; off < count; off += per_chunk) {
       const size_t n = std::min(per_chunk, count - off);
-      BE_RETURN_IF_ERROR(Exchange(fmt::format("all-gather of {} floats per rank", count),
-                                  in + off, n * sizeof(float), [&](int) { return true; }));
+      BE_RETURN_IF_ERROR(Exchange(fmt::format("all-gather of {} floats per rank", count), in + off,
+                                  n * sizeof(float), [&](int) { return true; }));
       for (int r = 0; r < world_; ++r) {
         std::memcpy(out + static_cast<size_t>(r) * count + off, Slot<float>(r), n * sizeof(float));
       }

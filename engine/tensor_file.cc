@@ -61,4 +61,29 @@ Status WriteFileAtomically(const std::string& path, const std::vector<std::strin
   return Status::Ok();
 }
 
+std::optional<uint64_t> TensorByteSize(const std::vector<int64_t>& shape, DType dtype) {
+  uint64_t n = DTypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return std::nullopt;
+  }
+  return n;
+}
+
+Status CheckTensorToWrite(const std::string& path, const TensorToWrite& t,
+                          std::set<std::string_view>* names, std::string_view type_name) {
+  if (!names->insert(t.name).second) {
+    return InvalidArgument("{}: tensor '{}' is given more than once", path, t.name);
+  }
+  std::optional<uint64_t> bytes = TensorByteSize(t.shape, t.dtype);
+  if (!bytes) {
+    return InvalidArgument("{}: tensor '{}': shape {} must be non-negative and fit in 64 bits",
+                           path, t.name, ShapeString(t.shape));
+  }
+  if (t.data.size() != *bytes) {
+    return InvalidArgument("{}: tensor '{}': data has {} bytes, but shape {} of {} needs {}", path,
+                           t.name, t.data.size(), ShapeString(t.shape), type_name, *bytes);
+  }
+  return Status::Ok();
+}
+
 }  // namespace breakeven::engine

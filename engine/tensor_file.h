@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,14 @@ struct TensorToWrite {
 
 // "4096x1024" for messages.
 std::string ShapeString(const std::vector<int64_t>& shape);
+
+// elements x dtype size, or nullopt when a dim is negative or the product does not fit in 64 bits.
+std::optional<uint64_t> TensorByteSize(const std::vector<int64_t>& shape, DType dtype);
+
+// For the writers: checks that `t`'s name is new (adding it to *names) and that its data holds
+// exactly its shape's bytes. `type_name` is how the format calls t.dtype, for messages.
+Status CheckTensorToWrite(const std::string& path, const TensorToWrite& t,
+                          std::set<std::string_view>* names, std::string_view type_name);
 
 // For the writers: writes `parts` one after the other to path + ".tmp", syncs it, then renames
 // it over `path`, so that a reader never sees a half-written file. Errors name the file.

@@ -45,6 +45,19 @@ int FreePort();
 std::string MakeTempDir(const std::string& prefix);
 void RemoveTree(const std::string& path);
 
+// A new empty directory, removed with everything in it when this goes out of scope.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix = "tmp") : path_(MakeTempDir(prefix)) {}
+  ~ScopedTempDir() { RemoveTree(path_); }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& text, int mode = 0600);
 
