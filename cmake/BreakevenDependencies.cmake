@@ -9,6 +9,7 @@ find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
+find_package(yaml-cpp REQUIRED)                      # benchmark matrix files
 if(BREAKEVEN_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

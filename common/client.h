@@ -36,6 +36,9 @@ class SchedulerClient {
   // a Status carrying its code and message.
   Result<v1::Envelope> Call(v1::Envelope request);
 
+  // The deadline of each later Call (a call that waits server-side for something needs longer).
+  void set_call_timeout(Millis timeout) { options_.timeout = timeout; }
+
   // Whether the token presented grants changes.
   bool admin() const { return hello_ack_.admin(); }
   const v1::HelloAck& hello_ack() const { return hello_ack_; }

@@ -17,7 +17,7 @@
 
 namespace breakeven {
 
-inline constexpr size_t kDefaultMaxFrameBytes = 4 << 20;  // 4 MiB
+inline constexpr size_t kDefaultMaxFrameBytes = 32 << 20;  // 32 MiB
 // A uint32 varint never needs more than 5 bytes.
 inline constexpr size_t kMaxLengthPrefixBytes = 5;
 

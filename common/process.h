@@ -16,10 +16,13 @@ namespace breakeven {
 
 class ChildProcess {
  public:
-  // Starts argv[0] (a path) with the arguments and the current environment. stdin is /dev/null;
-  // stdout and stderr are appended to the given files (the same file for both is fine).
+  // Starts argv[0] (a path) with the arguments and the current environment plus `extra_env`
+  // ("NAME=value", replacing a variable of that name). stdin is /dev/null; stdout and stderr
+  // are appended to the given files (the same file for both is fine). The child starts with no
+  // signals blocked.
   static Result<ChildProcess> Start(const std::vector<std::string>& argv,
-                                    const std::string& stdout_path, const std::string& stderr_path);
+                                    const std::string& stdout_path, const std::string& stderr_path,
+                                    const std::vector<std::string>& extra_env = {});
 
   ChildProcess() = default;
   ChildProcess(ChildProcess&& other) noexcept;
@@ -27,6 +30,8 @@ class ChildProcess {
   ~ChildProcess();  // SIGKILLs and reaps a process that is still running
 
   pid_t pid() const { return pid_; }
+  // Lets the process outlive this object (it is neither killed nor reaped here).
+  void Detach() { pid_ = -1; }
   bool running();
   void Signal(int signo);
   // Waits for exit; returns the exit code (128 + signal number if killed by one), or nullopt

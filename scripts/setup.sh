@@ -14,6 +14,7 @@ packages=(
   protobuf-compiler libprotobuf-dev  # the wire protocol
   libsqlite3-dev sqlite3             # cluster state; sqlite3 is the shell for analysts
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libyaml-cpp-dev                    # benchmark matrix files
   libopenblas-dev libgloo-dev        # the CPU backend and its collectives
   libgtest-dev libgmock-dev          # tests
 )
