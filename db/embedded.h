@@ -1,5 +1,5 @@
-// SQL files compiled into the binaries (generated from db/migrations/ at build time), so a
-// deployed scheduler needs nothing but its executable.
+// SQL and CSV files compiled into the binaries (generated from db/ at build time), so a deployed
+// scheduler needs nothing but its executable.
 #pragma once
 
 #include <string>
@@ -14,5 +14,15 @@ struct EmbeddedFile {
 
 // db/migrations/*.sql, sorted by name.
 const std::vector<EmbeddedFile>& MigrationFiles();
+
+// db/seed/*.csv: the price catalog a new database starts with.
+const std::vector<EmbeddedFile>& SeedFiles();
+
+// db/queries/*.sql: the queries behind `breakeven results`, `compare` and `plan`, the same text
+// an analyst runs in the sqlite3 shell.
+const std::vector<EmbeddedFile>& QueryFiles();
+
+// The embedded file with this base name; nullptr if there is none.
+const EmbeddedFile* FindEmbedded(const std::vector<EmbeddedFile>& files, const std::string& name);
 
 }  // namespace breakeven::db

@@ -6,6 +6,13 @@
 
 namespace breakeven::db {
 
+const EmbeddedFile* FindEmbedded(const std::vector<EmbeddedFile>& files, const std::string& name) {
+  for (const EmbeddedFile& f : files) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
 Result<std::vector<Migration>> ParseMigrations(const std::vector<EmbeddedFile>& files) {
   std::vector<Migration> out;
   for (const EmbeddedFile& f : files) {

@@ -31,8 +31,8 @@ Result<std::unique_ptr<NodeStore>> NodeStore::Create(Database& db) {
   BE_ASSIGN_OR_RETURN(s->delete_devices_, db.Prepare("DELETE FROM devices WHERE node_id = ?1"));
   BE_ASSIGN_OR_RETURN(s->insert_device_, db.Prepare(R"sql(
       INSERT INTO devices (node_id, kind, idx, name, uuid, memory_bytes, compute_units,
-                           compute_capability)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql"));
+                           compute_capability, bandwidth_gb_s, matmul_tflops)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10))sql"));
   BE_ASSIGN_OR_RETURN(
       s->update_liveness_,
       db.Prepare("UPDATE nodes SET liveness = ?2, liveness_since_unix_ms = ?3 WHERE id = ?1"));
@@ -87,7 +87,8 @@ Result<std::vector<NodeRow>> NodeStore::LoadAll() {
     nodes.push_back(std::move(n));
   }
   BE_ASSIGN_OR_RETURN(Statement d, db_.Prepare(R"sql(
-      SELECT node_id, kind, idx, name, uuid, memory_bytes, compute_units, compute_capability
+      SELECT node_id, kind, idx, name, uuid, memory_bytes, compute_units, compute_capability,
+             bandwidth_gb_s, matmul_tflops
       FROM devices ORDER BY node_id, kind, idx)sql"));
   for (;;) {
     BE_ASSIGN_OR_RETURN(bool row, d.Step());
@@ -102,6 +103,8 @@ Result<std::vector<NodeRow>> NodeStore::LoadAll() {
     dev.set_memory_bytes(static_cast<uint64_t>(d.Int64(5)));
     dev.set_compute_units(static_cast<uint32_t>(d.Int64(6)));
     dev.set_compute_capability(d.OptionalText(7).value_or(""));
+    dev.set_bandwidth_gb_s(d.IsNull(8) ? 0 : d.Double(8));
+    dev.set_matmul_tflops(d.IsNull(9) ? 0 : d.Double(9));
     nodes[it->second].devices.push_back(std::move(dev));
   }
   return nodes;
@@ -150,7 +153,11 @@ Status NodeStore::SaveRegistration(NodeRow* row, const EventRow& event) {
         .Bind(6, static_cast<int64_t>(dev.memory_bytes()))
         .Bind(7, static_cast<int64_t>(dev.compute_units()))
         .Bind(8, dev.compute_capability().empty() ? std::optional<std::string>()
-                                                  : dev.compute_capability());
+                                                  : dev.compute_capability())
+        .Bind(9,
+              dev.bandwidth_gb_s() > 0 ? std::optional<double>(dev.bandwidth_gb_s()) : std::nullopt)
+        .Bind(10,
+              dev.matmul_tflops() > 0 ? std::optional<double>(dev.matmul_tflops()) : std::nullopt);
     BE_RETURN_IF_ERROR(insert_device_.Run());
   }
   EventRow e = event;
