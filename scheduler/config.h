@@ -21,6 +21,7 @@ struct SchedulerConfig {
   // heartbeat_flush_rows changed rows (about 1,000 rows/s at the defaults), so the database's
   // last_heartbeat_unix_ms lags the live value by at most max(tick, nodes / 1000 s).
   Millis heartbeat_flush_interval{250};
+  Millis run_tick_interval{500};  // schedules, placement and run deadlines
   size_t heartbeat_flush_rows = 250;
   size_t max_frame_bytes = kDefaultMaxFrameBytes;
   int default_event_limit = 50;

@@ -10,7 +10,11 @@
 #include "common/version.h"
 #include "db/migrate.h"
 #include "db/node_store.h"
+#include "db/price_store.h"
+#include "db/run_store.h"
 #include "scheduler/registry.h"
+#include "scheduler/rendezvous.h"
+#include "scheduler/run_manager.h"
 #include "scheduler/server.h"
 
 using namespace breakeven;
@@ -32,9 +36,12 @@ int main(int argc, char** argv) {
   int64_t suspect_ms = cfg.liveness.suspect_after.count();
   int64_t down_ms = cfg.liveness.down_after.count();
   int64_t hello_ms = cfg.hello_timeout.count();
+  scheduler::RunConfig run_config;
+  int64_t start_timeout_ms = run_config.start_timeout.count();
 
   CLI::App app{
-      "breakeven-scheduler: node registry, liveness and admin API for a breakeven cluster"};
+      "breakeven-scheduler: node registry, benchmark runs, results and admin API for a breakeven "
+      "cluster"};
   app.set_version_flag("--version", kVersion);
   app.add_option("--listen", listen, "HOST:PORT for nodes and admin clients (protobuf frames)")
       ->capture_default_str();
@@ -52,6 +59,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hello-timeout-ms", hello_ms, "time a new connection has to send Hello")
       ->capture_default_str();
+  app.add_option("--run-start-timeout-ms", start_timeout_ms,
+                 "time a run's nodes have to start its workers")
+      ->capture_default_str();
   app.add_option("--max-frame-bytes", cfg.max_frame_bytes, "largest frame accepted")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
@@ -68,6 +78,10 @@ int main(int argc, char** argv) {
   cfg.liveness.suspect_after = Millis(suspect_ms);
   cfg.liveness.down_after = Millis(down_ms);
   cfg.hello_timeout = Millis(hello_ms);
+  run_config.start_timeout = Millis(start_timeout_ms);
+  // After a restart, live attempts wait for their nodes to come back and list them.
+  // Agents reconnect with backoff (up to a few seconds): give them at least 15 s.
+  run_config.orphan_timeout = std::max<Millis>(cfg.liveness.down_after * 3, Millis(15000));
   if (Status s = cfg.Validate(); !s.ok()) return Fail(s);
   if (Status s = InitLogging("scheduler", log_level); !s.ok()) return Fail(s);
 
@@ -91,18 +105,32 @@ int main(int argc, char** argv) {
   }
   auto store = db::NodeStore::Create(**database);
   if (!store.ok()) return Fail(store.status());
+  auto run_store = db::RunStore::Create(**database);
+  if (!run_store.ok()) return Fail(run_store.status());
+  auto seeded = db::SeedPrices(**database);
+  if (!seeded.ok()) return Fail(seeded.status().WithContext("seeding the price catalog"));
+  if (*seeded > 0) spdlog::info("price catalog seeded with {} rows", *seeded);
 
   SystemClock clock;
   scheduler::NodeRegistry registry(**store, clock, cfg.liveness);
   if (Status s = registry.Load(); !s.ok()) return Fail(s.WithContext("loading nodes"));
 
   asio::io_context io(1);
-  scheduler::Server server(io, cfg, TokenChecker(*cluster_token, admin_token), registry);
+  scheduler::RendezvousStore rendezvous(io.get_executor());
+  scheduler::Server* server_ptr = nullptr;
+  scheduler::RunManager runs(**database, **run_store, registry, rendezvous, clock, run_config,
+                             [&](uint64_t node_id, const v1::Envelope& frame) {
+                               return server_ptr && server_ptr->SendToNode(node_id, frame);
+                             });
+  if (Status s = runs.Load(); !s.ok()) return Fail(s.WithContext("loading runs"));
+  scheduler::Server server(io, cfg, TokenChecker(*cluster_token, admin_token), registry,
+                           {&runs, &rendezvous, run_store->get(), database->get()});
+  server_ptr = &server;
   if (Status s = server.Start(); !s.ok()) return Fail(s);
   spdlog::info(
-      "breakeven-scheduler {} up: db={} nodes={} heartbeat={}ms suspect={}ms down={}ms "
-      "admin_token={} open_files={}",
-      kVersion, cfg.db_path, registry.size(), heartbeat_ms, suspect_ms, down_ms,
+      "breakeven-scheduler {} up: db={} nodes={} active_runs={} heartbeat={}ms suspect={}ms "
+      "down={}ms admin_token={} open_files={}",
+      kVersion, cfg.db_path, registry.size(), runs.active(), heartbeat_ms, suspect_ms, down_ms,
       admin_token.empty() ? "cluster token" : "separate", fds);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);

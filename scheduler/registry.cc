@@ -273,4 +273,19 @@ Result<std::vector<v1::Event>> NodeRegistry::Events(const std::string& node_name
   return store_.ListEvents(id, limit);
 }
 
+void NodeRegistry::SetActiveRuns(uint64_t node_id, int runs) {
+  auto it = by_id_.find(node_id);
+  if (it != by_id_.end()) it->second->active_runs = runs;
+}
+
+SessionId NodeRegistry::SessionOf(uint64_t node_id) const {
+  auto it = by_id_.find(node_id);
+  return it == by_id_.end() ? 0 : it->second->session;
+}
+
+std::string NodeRegistry::NameOf(uint64_t node_id) const {
+  auto it = by_id_.find(node_id);
+  return it == by_id_.end() ? fmt::format("node {}", node_id) : it->second->row.name;
+}
+
 }  // namespace breakeven::scheduler

@@ -69,6 +69,13 @@ class NodeRegistry {
   Status FlushHeartbeats(size_t max_rows = SIZE_MAX);
 
   std::vector<v1::NodeInfo> List() const;
+
+  // Runs holding devices on the node (DRAINING until it reaches 0).
+  void SetActiveRuns(uint64_t node_id, int runs);
+  // The node's live connection, 0 when none.
+  SessionId SessionOf(uint64_t node_id) const;
+  // The node's name, or "node <id>" for an id never issued.
+  std::string NameOf(uint64_t node_id) const;
   Result<std::vector<v1::Event>> Events(const std::string& node_name, int limit);
 
   size_t size() const { return nodes_.size(); }
@@ -80,7 +87,7 @@ class NodeRegistry {
     db::NodeRow row;
     SteadyTime last_heard;  // steady clock of the last heartbeat or registration
     SessionId session = 0;  // the live connection, 0 when none
-    int active_runs = 0;    // runs placed on the node (none until the run lifecycle exists)
+    int active_runs = 0;    // runs holding devices on the node (set by the run manager)
     bool heartbeat_dirty = false;
   };
 

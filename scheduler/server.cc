@@ -8,15 +8,17 @@
 namespace breakeven::scheduler {
 
 Server::Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens,
-               NodeRegistry& registry)
+               NodeRegistry& registry, RunServices runs)
     : io_(io),
       config_(std::move(config)),
       tokens_(std::move(tokens)),
       registry_(registry),
+      runs_(runs),
       acceptor_(io),
       http_(io),
       sweep_timer_(io),
       flush_timer_(io),
+      run_timer_(io),
       boot_id_(NewBootId()) {}
 
 Server::~Server() = default;
@@ -35,6 +37,7 @@ Status Server::Start() {
   asio::co_spawn(io_, Accept(), asio::detached);
   asio::co_spawn(io_, SweepLoop(), asio::detached);
   asio::co_spawn(io_, FlushLoop(), asio::detached);
+  if (runs_.runs) asio::co_spawn(io_, RunLoop(), asio::detached);
   spdlog::info("listening: frames on {}, http on {}", bound_listen_.ToString(),
                bound_http_.ToString());
   return Status::Ok();
@@ -48,6 +51,7 @@ void Server::Stop() {
   http_.Stop();
   sweep_timer_.cancel();
   flush_timer_.cancel();
+  run_timer_.cancel();
   for (auto& [id, weak] : sessions_) {
     if (auto s = weak.lock()) s->Close();
   }
@@ -65,6 +69,14 @@ void Server::CloseSession(SessionId id) {
 }
 
 void Server::SessionEnded(SessionId id) { sessions_.erase(id); }
+
+bool Server::SendToNode(uint64_t node_id, const v1::Envelope& frame) {
+  SessionId id = registry_.SessionOf(node_id);
+  auto it = sessions_.find(id);
+  if (id == 0 || it == sessions_.end()) return false;
+  auto session = it->second.lock();
+  return session && session->Send(frame);
+}
 
 awaitable<void> Server::Accept() {
   ConnectionLimits limits;
@@ -118,6 +130,16 @@ awaitable<void> Server::FlushLoop() {
     if (!running_) break;
     Status s = registry_.FlushHeartbeats(config_.heartbeat_flush_rows);
     if (!s.ok()) spdlog::error("flushing heartbeat times: {}", s.ToString());
+  }
+}
+
+awaitable<void> Server::RunLoop() {
+  while (running_) {
+    run_timer_.expires_after(config_.run_tick_interval);
+    boost::system::error_code ec;
+    co_await run_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (!running_) break;
+    runs_.runs->Tick();
   }
 }
 

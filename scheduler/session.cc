@@ -5,11 +5,16 @@
 #include "common/names.h"
 #include "common/version.h"
 #include "scheduler/admin.h"
+#include "scheduler/run_admin.h"
 #include "scheduler/server.h"
 
 namespace breakeven::scheduler {
 
 namespace {
+
+// A worker waits on the store during rendezvous without sending anything.
+constexpr Millis kWorkerIdleTimeout{600000};
+constexpr Millis kMaxStoreWait{600000};
 
 // A short label for a frame's body, for logs.
 std::string BodyName(const v1::Envelope& e) {
@@ -62,7 +67,9 @@ awaitable<void> Session::Run() {
     if (!Handshake(*first)) co_return;
   }
 
-  Millis read_timeout = role_ == v1::ROLE_NODE ? cfg.NodeReadTimeout() : cfg.admin_idle_timeout;
+  Millis read_timeout = role_ == v1::ROLE_NODE     ? cfg.NodeReadTimeout()
+                        : role_ == v1::ROLE_WORKER ? kWorkerIdleTimeout
+                                                   : cfg.admin_idle_timeout;
   while (conn_->is_open()) {
     Result<v1::Envelope> frame = co_await conn_->Read(read_timeout);
     if (!frame.ok()) {
@@ -77,7 +84,9 @@ awaitable<void> Session::Run() {
       }
       break;
     }
-    bool keep = role_ == v1::ROLE_NODE ? HandleNodeFrame(*frame) : HandleAdminFrame(*frame);
+    bool keep = role_ == v1::ROLE_NODE     ? HandleNodeFrame(*frame)
+                : role_ == v1::ROLE_WORKER ? HandleWorkerFrame(*frame)
+                                           : HandleAdminFrame(*frame);
     if (!keep) break;
   }
   if (node_id_ != 0) server_.registry().Disconnected(node_id_, id_);
@@ -105,7 +114,7 @@ bool Session::Handshake(const v1::Envelope& first) {
     Refuse("bad_token", v1::ERROR_CODE_UNAUTHENTICATED, "token rejected");
     return false;
   }
-  if (role_ != v1::ROLE_NODE && role_ != v1::ROLE_ADMIN) {
+  if (role_ != v1::ROLE_NODE && role_ != v1::ROLE_ADMIN && role_ != v1::ROLE_WORKER) {
     Refuse("bad_role", v1::ERROR_CODE_FAILED_PRECONDITION,
            fmt::format("role {} is not served by this scheduler", RoleName(role_)));
     return false;
@@ -170,6 +179,31 @@ bool Session::HandleNodeFrame(const v1::Envelope& frame) {
       ack.mutable_heartbeat_ack()->set_seq(hb.seq());
       ack.mutable_heartbeat_ack()->set_state(*state);
       conn_->Send(ack);
+      if (server_.runs().runs) server_.runs().runs->OnHeartbeat(node_id_, hb);
+      return true;
+    }
+    case v1::Envelope::kRunEvent: {
+      if (node_id_ == 0) {
+        Refuse("protocol", v1::ERROR_CODE_PROTOCOL, "run event before RegisterNode");
+        return false;
+      }
+      if (!server_.runs().runs) {
+        conn_->Send(MakeError(v1::ERROR_CODE_FAILED_PRECONDITION,
+                              "this scheduler runs no benchmarks", frame.request_id()));
+        return true;
+      }
+      // A report the scheduler cannot use is answered with an error; the node and its other
+      // runs go on.
+      Status s = server_.runs().runs->OnRunEvent(node_id_, frame.run_event());
+      if (!s.ok()) {
+        spdlog::warn("run event from {} refused: {}", Describe(), s.message());
+        conn_->Send(MakeError(ToWireCode(s.code()), s.message(), frame.request_id()));
+        return true;
+      }
+      v1::Envelope ack;
+      ack.set_request_id(frame.request_id());
+      ack.mutable_ack();
+      conn_->Send(ack);
       return true;
     }
     default:
@@ -179,7 +213,55 @@ bool Session::HandleNodeFrame(const v1::Envelope& frame) {
   }
 }
 
+bool Session::HandleWorkerFrame(const v1::Envelope& frame) {
+  RendezvousStore* store = server_.runs().rendezvous;
+  if (!store || (!frame.has_store_set() && !frame.has_store_get())) {
+    Refuse("protocol", v1::ERROR_CODE_PROTOCOL,
+           fmt::format("a worker connection cannot send {}", BodyName(frame)));
+    return false;
+  }
+  const uint64_t request_id = frame.request_id();
+  if (frame.has_store_set()) {
+    Status s = store->Set(frame.store_set().key(), frame.store_set().value());
+    if (!s.ok()) {
+      conn_->Send(MakeError(ToWireCode(s.code()), s.message(), request_id));
+    } else {
+      v1::Envelope ack;
+      ack.set_request_id(request_id);
+      ack.mutable_store_ack();
+      conn_->Send(ack);
+    }
+    return true;
+  }
+  Millis wait(std::min<int64_t>(frame.store_get().timeout_ms(), kMaxStoreWait.count()));
+  std::weak_ptr<FramedConnection> weak = conn_;
+  store->Get(frame.store_get().key(), wait, [weak, request_id](Result<std::string> value) {
+    auto conn = weak.lock();
+    if (!conn || !conn->is_open()) return;
+    if (!value.ok()) {
+      conn->Send(
+          MakeError(ToWireCode(value.status().code()), value.status().message(), request_id));
+      return;
+    }
+    v1::Envelope reply;
+    reply.set_request_id(request_id);
+    reply.mutable_store_value()->set_value(std::move(*value));
+    conn->Send(reply);
+  });
+  return true;
+}
+
 bool Session::HandleAdminFrame(const v1::Envelope& frame) {
+  const RunServices& runs = server_.runs();
+  if (IsRunAdminRequest(frame) && runs.runs) {
+    v1::Envelope reply = HandleRunAdminRequest(*runs.runs, *runs.store, *runs.db, frame, access_);
+    if (reply.has_error()) {
+      spdlog::info("admin request {} from {} refused: {}", BodyName(frame), Describe(),
+                   reply.error().message());
+    }
+    conn_->Send(reply);
+    return true;
+  }
   if (!IsAdminRequest(frame)) {
     Refuse("protocol", v1::ERROR_CODE_PROTOCOL,
            fmt::format("an admin connection cannot send {}", BodyName(frame)));

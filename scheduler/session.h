@@ -2,7 +2,8 @@
 //
 // The protocol per connection: the first frame must be Hello within hello_timeout; the token
 // decides access (none: refused; cluster token: join and read; admin token: also change). Then
-// a node agent sends RegisterNode once and Heartbeats; an admin client sends requests. Anything
+// a node agent sends RegisterNode once, then Heartbeats and RunEvents (each RunEvent is
+// acknowledged); a worker uses the rendezvous store; an admin client sends requests. Anything
 // else, or a frame that breaks the framing rules, is answered with an Error and the connection
 // is closed. Nothing a session does can stop another one.
 #pragma once
@@ -24,12 +25,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   awaitable<void> Run();
   void Close() { conn_->Close(); }
+  bool Send(const v1::Envelope& frame) { return conn_->Send(frame); }
 
  private:
   // Each returns false when the connection must close.
   bool Handshake(const v1::Envelope& first);
   bool HandleNodeFrame(const v1::Envelope& frame);
   bool HandleAdminFrame(const v1::Envelope& frame);
+  bool HandleWorkerFrame(const v1::Envelope& frame);
 
   // Logs, counts, sends an Error frame and closes.
   void Refuse(const std::string& reason, v1::ErrorCode code, const std::string& message,
