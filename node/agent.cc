@@ -10,9 +10,94 @@
 namespace breakeven::node {
 
 NodeAgent::NodeAgent(AgentConfig config, std::vector<v1::Device> devices)
-    : config_(std::move(config)), devices_(std::move(devices)), boot_id_(NewBootId()) {}
+    : config_(std::move(config)), devices_(std::move(devices)), boot_id_(NewBootId()) {
+  if (!config_.supervisor.worker_binary.empty()) {
+    SupervisorOptions so = config_.supervisor;
+    if (so.scheduler.empty()) so.scheduler = config_.scheduler.ToString();
+    if (so.token.empty()) so.token = config_.token;
+    supervisor_ =
+        std::make_unique<RunSupervisor>(so, [this](v1::RunEvent e) { Enqueue(std::move(e)); });
+  }
+}
 
 NodeAgent::~NodeAgent() { Stop(); }
+
+size_t NodeAgent::unacknowledged_events() const {
+  std::lock_guard lock(outbox_mu_);
+  return outbox_.size();
+}
+
+void NodeAgent::Enqueue(v1::RunEvent event) {
+  {
+    std::lock_guard lock(outbox_mu_);
+    outbox_.push_back({next_event_id_++, std::move(event), false});
+  }
+  asio::post(control_io_, [this] { FlushOutbox(); });
+}
+
+void NodeAgent::FlushOutbox() {
+  if (!current_ || !registered_ || !current_->is_open()) return;
+  std::lock_guard lock(outbox_mu_);
+  for (Outgoing& o : outbox_) {
+    if (o.sent) continue;
+    v1::Envelope frame;
+    frame.set_request_id(o.request_id);
+    *frame.mutable_run_event() = o.event;
+    if (!current_->Send(frame)) return;
+    o.sent = true;
+  }
+}
+
+void NodeAgent::Acknowledge(uint64_t request_id) {
+  std::lock_guard lock(outbox_mu_);
+  for (auto it = outbox_.begin(); it != outbox_.end(); ++it) {
+    if (it->request_id == request_id) {
+      outbox_.erase(it);
+      return;
+    }
+  }
+}
+
+std::vector<v1::RunRef> NodeAgent::RunningRefs() const {
+  std::vector<v1::RunRef> refs;
+  if (supervisor_) refs = supervisor_->Running();
+  std::lock_guard lock(outbox_mu_);
+  for (const Outgoing& o : outbox_) {
+    bool seen = false;
+    for (const v1::RunRef& r : refs) {
+      seen |= r.run_id() == o.event.run().run_id() && r.attempt() == o.event.run().attempt();
+    }
+    if (!seen) refs.push_back(o.event.run());
+  }
+  return refs;
+}
+
+void NodeAgent::HandleRunFrame(const v1::Envelope& frame) {
+  if (frame.has_run_assignment()) {
+    const v1::RunAssignment& a = frame.run_assignment();
+    if (!supervisor_) {
+      v1::RunEvent e;
+      e.mutable_run()->set_run_id(a.run_id());
+      e.mutable_run()->set_attempt(a.attempt());
+      e.set_failed("this node agent was started without a worker binary");
+      Enqueue(std::move(e));
+      return;
+    }
+    std::string host = config_.worker_host.empty() ? local_address_ : config_.worker_host;
+    if (host.empty()) host = "127.0.0.1";
+    spdlog::info("assigned run {} attempt {}: {} tp{} ranks {}", a.run_id(), a.attempt(), a.model(),
+                 a.tp(), a.ranks_size());
+    // Starting processes may take a moment (and stopping them on a failure, seconds): not on
+    // the heartbeat's thread.
+    asio::post(work_io_, [this, a, host] { supervisor_->Assign(a, host); });
+  } else if (frame.has_kill_run()) {
+    const v1::KillRun k = frame.kill_run();
+    spdlog::info("scheduler stops run {} attempt {}: {}", k.run_id(), k.attempt(), k.reason());
+    if (supervisor_) {
+      asio::post(work_io_, [this, k] { supervisor_->Kill(k.run_id(), k.attempt(), k.reason()); });
+    }
+  }
+}
 
 void NodeAgent::Start() {
   retry_timer_ = std::make_unique<asio::steady_timer>(control_io_);
@@ -40,6 +125,7 @@ void NodeAgent::Stop() {
   if (control_thread_.joinable()) control_thread_.join();
   work_io_.stop();
   if (work_thread_.joinable()) work_thread_.join();
+  supervisor_.reset();  // stops the workers of any run still here
 }
 
 awaitable<void> NodeAgent::ControlLoop() {
@@ -50,6 +136,7 @@ awaitable<void> NodeAgent::ControlLoop() {
     Status ended = co_await Connection();
     if (current_) current_->Close();  // whatever ended the connection, release the socket
     current_.reset();
+    registered_ = false;
     if (stopping_) break;
     if (registrations_.load() != before) backoff.Reset();  // it worked for a while
     Millis delay = backoff.Next();
@@ -85,6 +172,9 @@ awaitable<Result<std::shared_ptr<FramedConnection>>> NodeAgent::Connect() {
   co_await asio::async_connect(*socket, endpoints, asio::redirect_error(use_awaitable, ec));
   deadline.cancel();
   if (ec) co_return Unavailable("cannot connect: {}", ec.message());
+  boost::system::error_code local_ec;
+  auto local = socket->local_endpoint(local_ec);
+  local_address_ = local_ec ? "" : local.address().to_string();
   auto conn = std::make_shared<FramedConnection>(std::move(*socket), config_.limits);
   conn->Start();
   co_return conn;
@@ -138,12 +228,20 @@ awaitable<Status> NodeAgent::Connection() {
 
   Millis interval(std::max<uint32_t>(ack.heartbeat_interval_ms(), 10));
   Millis silent_limit(std::max<uint32_t>(ack.scheduler_silent_ms(), 2 * interval.count()));
+  // Whatever the previous connection did not get acknowledged goes again, before any heartbeat.
+  {
+    std::lock_guard lock(outbox_mu_);
+    for (Outgoing& o : outbox_) o.sent = false;
+  }
+  registered_ = true;
+  FlushOutbox();
   asio::co_spawn(control_io_, HeartbeatLoop(conn, ack.node_id(), interval), asio::detached);
 
   for (;;) {
     Result<v1::Envelope> frame = co_await conn->Read(silent_limit);
     if (!frame.ok()) {
       conn->Close();
+      registered_ = false;
       if (frame.status().code() == StatusCode::kDeadlineExceeded) {
         co_return Unavailable("scheduler silent for {} ms", silent_limit.count());
       }
@@ -151,7 +249,16 @@ awaitable<Status> NodeAgent::Connection() {
     }
     if (frame->has_heartbeat_ack()) {
       heartbeats_acked_.fetch_add(1);
+    } else if (frame->has_ack()) {
+      Acknowledge(frame->request_id());
+    } else if (frame->has_run_assignment() || frame->has_kill_run()) {
+      HandleRunFrame(*frame);
+    } else if (frame->has_error() && frame->request_id() >= 1000) {
+      // The scheduler could not use a run event; it will not be accepted on a resend either.
+      spdlog::warn("scheduler refused a run report: {}", frame->error().message());
+      Acknowledge(frame->request_id());
     } else if (frame->has_error()) {
+      registered_ = false;
       conn->Close();
       co_return Status(
           FromWireCode(frame->error().code()),
@@ -175,6 +282,7 @@ awaitable<void> NodeAgent::HeartbeatLoop(std::shared_ptr<FramedConnection> conn,
     v1::Envelope beat;
     beat.mutable_heartbeat()->set_node_id(node_id);
     beat.mutable_heartbeat()->set_seq(++seq);
+    for (v1::RunRef& r : RunningRefs()) *beat.mutable_heartbeat()->add_running() = std::move(r);
     if (!conn->Send(beat)) break;
     heartbeats_sent_.fetch_add(1);
     next += interval;

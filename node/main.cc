@@ -1,11 +1,15 @@
-// breakeven-node: the agent on each host. Discovers devices, registers with the scheduler and
-// heartbeats until stopped.
+// breakeven-node: the agent on each host. Discovers and calibrates devices, registers with the
+// scheduler, heartbeats, and runs the benchmark workers the scheduler assigns, until stopped.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <thread>
 
+#include "bench/local_run.h"
+#include "bench/roofline.h"
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/system.h"
@@ -28,6 +32,23 @@ std::string EnvOr(const char* name, std::string fallback) {
   return v && *v ? v : fallback;
 }
 
+// Measures what MBU and MFU are fractions of: the CPU's copy bandwidth (STREAM's Copy) and its
+// fp32 matrix rate through OpenBLAS, with every core the agent may use.
+void Calibrate(std::vector<v1::Device>& devices) {
+  for (v1::Device& d : devices) {
+    if (d.kind() != v1::DEVICE_KIND_CPU) continue;
+    const int threads = std::max<int>(1, static_cast<int>(d.compute_units()));
+    auto t0 = std::chrono::steady_clock::now();
+    bench::Bandwidth bw = bench::MeasureBandwidth(size_t{256} << 20, threads, 3);
+    double flops = bench::MeasureSgemmRate({{256, 2048, 2048}}, threads, 3);
+    d.set_bandwidth_gb_s(bw.copy_gb_per_s);
+    d.set_matmul_tflops(flops / 1e12);
+    spdlog::info("calibrated {}: copy {:.1f} GB/s, sgemm {:.1f} GFLOP/s ({:.1f} s)", d.name(),
+                 bw.copy_gb_per_s, flops / 1e9,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -36,6 +57,10 @@ int main(int argc, char** argv) {
   std::string name = HostName();
   std::string log_level = "info";
   int64_t reconnect_max_ms = 2000;
+  bool calibrate = true;
+  int64_t cpu_memory_mib = 0;
+  unsigned cpu_cores = 0;
+  std::string worker_binary, work_dir, worker_host;
 
   CLI::App app{"breakeven-node: registers this host's devices with the breakeven scheduler"};
   app.set_version_flag("--version", kVersion);
@@ -48,6 +73,24 @@ int main(int argc, char** argv) {
   app.add_option("--reconnect-max-ms", reconnect_max_ms, "longest wait between reconnects")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{100}, int64_t{600000}));
+  app.add_option("--worker", worker_binary,
+                 "breakeven-worker executable (default: $BREAKEVEN_WORKER, or next to this one)");
+  app.add_option("--work-dir", work_dir,
+                 "where run attempts keep worker logs (default: <tmp>/breakeven-<name>)");
+  app.add_option("--worker-host", worker_host,
+                 "address workers listen on for peers on other hosts (default: the local "
+                 "address of the connection to the scheduler)");
+  app.add_option("--cpu-memory-mib", cpu_memory_mib,
+                 "offer at most this much of the CPU's memory to runs (0: all of it)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--cpu-cores", cpu_cores,
+                 "offer this many CPU cores to runs (0: all); workers split them between ranks")
+      ->capture_default_str();
+  app.add_flag("--calibrate,!--no-calibrate", calibrate,
+               "measure memory bandwidth and matrix rate at start (the denominators of MBU and "
+               "MFU)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -75,6 +118,17 @@ int main(int argc, char** argv) {
   spdlog::info(
       "breakeven-node {} '{}': {}{}", kVersion, name, node::Summarize(devices),
       discovery.cuda_note.empty() ? "" : fmt::format(" (no CUDA: {})", discovery.cuda_note));
+  for (v1::Device& d : devices) {
+    const uint64_t cap = static_cast<uint64_t>(cpu_memory_mib) << 20;
+    if (d.kind() != v1::DEVICE_KIND_CPU) continue;
+    if (cap > 0 && cap < d.memory_bytes()) d.set_memory_bytes(cap);
+    if (cpu_cores > 0 && cpu_cores < d.compute_units()) d.set_compute_units(cpu_cores);
+  }
+  if (calibrate) Calibrate(devices);
+  if (worker_binary.empty()) worker_binary = bench::FindWorkerBinary();
+  if (work_dir.empty()) {
+    work_dir = (std::filesystem::temp_directory_path() / ("breakeven-" + name)).string();
+  }
 
   node::AgentConfig config;
   config.scheduler = *address;
@@ -82,6 +136,9 @@ int main(int argc, char** argv) {
   config.name = name;
   config.hostname = HostName();
   config.reconnect_max = Millis(reconnect_max_ms);
+  config.supervisor.worker_binary = worker_binary;
+  config.supervisor.work_dir = work_dir;
+  config.worker_host = worker_host;
   node::NodeAgent agent(config, std::move(devices));
   agent.Start();
 

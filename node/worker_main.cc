@@ -1,6 +1,13 @@
-// breakeven-worker: one tensor-parallel rank of a benchmark run. Started by `breakeven bench`
-// (and later by the node agent), one process per rank, with an argument vector.
+// breakeven-worker: one tensor-parallel rank of a benchmark run, one process per rank, started
+// with an argument vector by `breakeven bench` (standalone: --workload, --concurrency,
+// --requests) or by a node agent (cluster: --load-json with the run's whole load plan,
+// --scheduler for the rendezvous, and --events to stream each finished load point to stdout as
+// one JSON line for the agent to forward).
+#include <google/protobuf/util/json_util.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "common/version.h"
@@ -37,7 +44,9 @@ void WriteReport(const std::string& path, const nlohmann::ordered_json& report) 
 
 int main(int argc, char** argv) {
   node::WorkerOptions o;
-  std::string workload = "128:128", dtype = "f32", report_path;
+  std::string workload = "128:128", dtype = "f32", report_path, load_json;
+  int64_t concurrency = 1, requests = 8;
+  bool events = false;
   int64_t timeout_ms = o.timeout.count();
 
   CLI::App app{"breakeven-worker: one tensor-parallel rank of a benchmark run"};
@@ -70,13 +79,27 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-num-batched-tokens", o.engine.max_num_batched_tokens, "tokens per step")
       ->capture_default_str();
-  app.add_option("--workload", workload, "IN:OUT tokens per request")->capture_default_str();
-  app.add_option("--concurrency", o.load.concurrency, "requests in flight")->capture_default_str();
-  app.add_option("--requests", o.load.requests, "requests to complete")->capture_default_str();
-  app.add_option("--temperature", o.load.sampling.temperature, "0: greedy")->capture_default_str();
-  app.add_option("--top-k", o.load.sampling.top_k, "0: off")->capture_default_str();
-  app.add_option("--top-p", o.load.sampling.top_p, "1: off")->capture_default_str();
-  app.add_option("--n", o.load.sampling.n, "samples per prompt")->capture_default_str();
+  app.add_option("--workload", workload, "IN:OUT tokens per request (standalone)")
+      ->capture_default_str();
+  app.add_option("--concurrency", concurrency, "requests in flight (standalone)")
+      ->capture_default_str();
+  app.add_option("--requests", requests, "requests to complete (standalone)")
+      ->capture_default_str();
+  app.add_option("--n", o.load.workload.samples, "samples per prompt (standalone)")
+      ->capture_default_str();
+  app.add_option("--load-json", load_json,
+                 "workload, load plan, SLO and seed as JSON (cluster; replaces the standalone "
+                 "load options)");
+  app.add_option("--temperature", o.sampling.temperature, "0: greedy")->capture_default_str();
+  app.add_option("--top-k", o.sampling.top_k, "0: off")->capture_default_str();
+  app.add_option("--top-p", o.sampling.top_p, "1: off")->capture_default_str();
+  app.add_option("--scheduler", o.scheduler,
+                 "HOST:PORT: rendezvous through the scheduler (token in $BREAKEVEN_TOKEN)");
+  app.add_option("--peak-bandwidth-gb-s", o.peak_bandwidth_gb_s,
+                 "measured bandwidth of the run's devices, for MBU");
+  app.add_option("--peak-matmul-tflops", o.peak_matmul_tflops,
+                 "measured matrix rate of the run's devices, for MFU");
+  app.add_flag("--events", events, "rank 0: print each finished load point as a JSON line");
   app.add_option("--report", report_path, "JSON report file");
   CLI11_PARSE(app, argc, argv);
 
@@ -86,17 +109,46 @@ int main(int argc, char** argv) {
     return 1;
   };
   o.timeout = Millis(timeout_ms);
-  o.load.seed = o.seed;
-  if (Status s = ParseWorkload(workload, &o.load.input_tokens, &o.load.output_tokens); !s.ok()) {
-    return fail(s);
+  if (!load_json.empty()) {
+    Result<bench::RunLoad> load = bench::DecodeLoadJson(load_json);
+    if (!load.ok()) return fail(load.status().WithContext("--load-json"));
+    o.load = *load;
+  } else {
+    // Standalone: one closed-loop point of exactly `requests` requests, nothing discarded.
+    bench::WorkloadSpec& w = o.load.workload;
+    if (Status s = ParseWorkload(workload, &w.input_tokens, &w.output_tokens); !s.ok()) {
+      return fail(s);
+    }
+    w.name = fmt::format("{}/{}", w.input_tokens, w.output_tokens);
+    o.load.seed = o.seed;
+    o.load.plan.pattern = bench::LoadPattern::kConcurrency;
+    o.load.plan.concurrency = {concurrency};
+    o.load.plan.max_requests = requests;
+    o.load.plan.warmup_s = 0;
+    o.load.plan.duration_s = 1e9;  // the request count ends the point
+    if (Status s = o.load.plan.Validate(); !s.ok()) return fail(s);
+    if (Status s = w.Validate(); !s.ok()) return fail(s);
+  }
+  if (const char* token = std::getenv("BREAKEVEN_TOKEN")) o.token = token;
+  if (!o.scheduler.empty() && o.token.empty())
+    return fail(InvalidArgument("--scheduler needs the cluster token in $BREAKEVEN_TOKEN"));
+  if (events && o.rank == 0) {
+    o.on_point = [](const v1::PointResult& point) {
+      std::string json;
+      google::protobuf::util::JsonPrintOptions jo;
+      jo.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(point, &json, jo);
+      std::fputs(fmt::format("{{\"point\":{}}}\n", json).c_str(), stdout);
+      std::fflush(stdout);
+    };
   }
   auto parsed = ParseDType(dtype);
   if (!parsed) return fail(InvalidArgument("--dtype: '{}' is not f32, bf16 or f16", dtype));
   o.weight_dtype = *parsed;
   if (o.rank < 0 || o.rank >= o.tp)
     return fail(InvalidArgument("--rank {} is outside --tp {}", o.rank, o.tp));
-  if (o.tp > 1 && o.store_dir.empty())
-    return fail(InvalidArgument("--store is required when --tp > 1"));
+  if (o.tp > 1 && o.store_dir.empty() && o.scheduler.empty())
+    return fail(InvalidArgument("--store or --scheduler is required when --tp > 1"));
   if (o.threads == 0) {
     o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / o.tp);
   }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -116,8 +117,21 @@ void LocalCluster::KillScheduler(int signo) {
 TestProcess& LocalCluster::StartNode(const std::string& name,
                                      std::vector<std::string> extra_flags) {
   if (auto it = nodes_.find(name); it != nodes_.end()) retired_.push_back(std::move(it->second));
-  std::vector<std::string> argv = {BREAKEVEN_NODE_BIN, "--scheduler", address(), "--token-file",
-                                   token_file_,        "--name",      name};
+  std::vector<std::string> argv = {BREAKEVEN_NODE_BIN,
+                                   "--scheduler",
+                                   address(),
+                                   "--token-file",
+                                   token_file_,
+                                   "--name",
+                                   name,
+                                   "--worker",
+                                   BREAKEVEN_WORKER_BIN,
+                                   "--work-dir",
+                                   dir_ + "/work-" + name};
+  // Calibration takes seconds; tests that need MBU and MFU ask for it.
+  if (std::find(extra_flags.begin(), extra_flags.end(), "--calibrate") == extra_flags.end()) {
+    argv.push_back("--no-calibrate");
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = std::make_unique<TestProcess>(TestProcess::Start(argv, dir_ + "/node-" + name + ".log"));
   TestProcess& ref = *p;

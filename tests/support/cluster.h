@@ -28,7 +28,11 @@ class LocalCluster {
   void KillScheduler(int signo);
   TestProcess& scheduler() { return *scheduler_; }
 
+  // Starts a node agent with its own work directory under dir(), running the build's worker;
+  // without calibration unless `extra_flags` holds "--calibrate".
   TestProcess& StartNode(const std::string& name, std::vector<std::string> extra_flags = {});
+  // The node's per-attempt worker logs live here.
+  std::string WorkDir(const std::string& name) const { return dir_ + "/work-" + name; }
   void KillNode(const std::string& name, int signo);
 
   // Runs `breakeven --scheduler ADDR --token-file TOKEN args...`.
