@@ -4,43 +4,21 @@
 
 #include <iostream>
 
+#include "cli/rpc.h"
 #include "cli/views.h"
-#include "common/auth.h"
-#include "common/client.h"
 #include "common/names.h"
 
 namespace breakeven::cli {
 
 namespace {
 
-int Fail(const Status& s) {
-  fmt::print(stderr, "breakeven: {}\n", s.message());
-  return 1;
-}
-
-Result<std::unique_ptr<SchedulerClient>> Connect(const Context& ctx) {
-  BE_ASSIGN_OR_RETURN(HostPort address, ParseHostPort(ctx.scheduler, "--scheduler"));
-  if (ctx.token_file.empty()) {
-    return InvalidArgument("--token-file: no token file given (or set BREAKEVEN_TOKEN_FILE)");
-  }
-  BE_ASSIGN_OR_RETURN(std::string token, LoadTokenFile(ctx.token_file, "--token-file"));
-  ClientOptions options;
-  options.scheduler = address;
-  options.token = std::move(token);
-  options.role = v1::ROLE_ADMIN;
-  options.timeout = ctx.timeout;
-  return SchedulerClient::Connect(options);
-}
-
 Result<v1::ListNodesReply> ListNodes(SchedulerClient& client) {
   v1::Envelope req;
   req.mutable_list_nodes();
-  BE_ASSIGN_OR_RETURN(v1::Envelope reply, client.Call(std::move(req)));
-  if (!reply.has_list_nodes_reply()) return Internal("unexpected reply to ListNodes");
+  BE_ASSIGN_OR_RETURN(v1::Envelope reply,
+                      CallFor(client, std::move(req), v1::Envelope::kListNodesReply, "ListNodes"));
   return std::move(*reply.mutable_list_nodes_reply());
 }
-
-void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << "\n"; }
 
 }  // namespace
 
@@ -77,7 +55,7 @@ int CmdDrain(const Context& ctx, const std::string& node, const std::string& rea
   v1::Envelope req;
   req.mutable_drain_node()->set_name(node);
   req.mutable_drain_node()->set_reason(reason);
-  auto reply = (*client)->Call(std::move(req));
+  auto reply = CallFor(**client, std::move(req), v1::Envelope::kNodeChangeReply, "DrainNode");
   if (!reply.ok()) return Fail(reply.status());
   const v1::NodeInfo& n = reply->node_change_reply().node();
   if (ctx.output == Output::kJson) {
@@ -93,7 +71,7 @@ int CmdResume(const Context& ctx, const std::string& node) {
   if (!client.ok()) return Fail(client.status());
   v1::Envelope req;
   req.mutable_resume_node()->set_name(node);
-  auto reply = (*client)->Call(std::move(req));
+  auto reply = CallFor(**client, std::move(req), v1::Envelope::kNodeChangeReply, "ResumeNode");
   if (!reply.ok()) return Fail(reply.status());
   const v1::NodeInfo& n = reply->node_change_reply().node();
   if (ctx.output == Output::kJson) {
@@ -110,7 +88,7 @@ int CmdEvents(const Context& ctx, const std::string& node, unsigned limit) {
   v1::Envelope req;
   req.mutable_list_events()->set_node(node);
   req.mutable_list_events()->set_limit(limit);
-  auto reply = (*client)->Call(std::move(req));
+  auto reply = CallFor(**client, std::move(req), v1::Envelope::kListEventsReply, "ListEvents");
   if (!reply.ok()) return Fail(reply.status());
   if (ctx.output == Output::kJson) {
     PrintJson(EventsJson(reply->list_events_reply()));

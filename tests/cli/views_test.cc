@@ -47,6 +47,15 @@ TEST(Table, PadsColumnsToTheWidestCell) {
   EXPECT_EQ(t.Render(), "A          LONGER\nwide-cell  x\n");
 }
 
+TEST(Table, RightAlignedColumnsLineUpOnTheLastCharacter) {
+  Table t({"NAME", "N", "LAST"});
+  t.AlignRight(1);
+  t.AlignRight(2);
+  t.AddRow({"a", "1234", "7"});
+  t.AddRow({"bb", "5", "x"});
+  EXPECT_EQ(t.Render(), "NAME     N  LAST\na     1234     7\nbb       5     x\n");
+}
+
 TEST(Views, NodesTableShowsStateDevicesMemoryAgeAndReason) {
   std::string out = NodesTable(Sample());
   EXPECT_EQ(
