@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -121,7 +122,8 @@ class MatrixTest : public ::testing::Test {
   LocalCluster cluster_;
 };
 
-// PIDs of breakeven-worker processes whose command line holds `needle`.
+// PIDs of breakeven-worker processes whose command line holds `needle` (tests run in parallel:
+// the needle must name this cluster, e.g. by its work directory).
 std::vector<pid_t> WorkerPids(const std::string& needle) {
   std::vector<pid_t> pids;
   DIR* proc = opendir("/proc");
@@ -247,7 +249,7 @@ max_attempts: 2
   ASSERT_TRUE(WaitFor([&](const auto& runs) { return IsRunning(runs, id); }, 30s)) << Explain();
   std::vector<pid_t> pids;
   for (int i = 0; i < 100 && pids.empty(); ++i) {
-    pids = WorkerPids(fmt::format("run-{}/1/", id));
+    pids = WorkerPids(fmt::format("{}/run-{}-1/", cluster_.WorkDir("a"), id));
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_EQ(pids.size(), 1u);
@@ -281,7 +283,7 @@ load: {pattern: sync, duration_s: 120, max_requests: 100000}
   EXPECT_EQ(r->run_change_reply().run().state(), v1::RUN_STATE_CANCELLED);
   bool gone = false;
   for (int i = 0; i < 200 && !gone; ++i) {
-    gone = WorkerPids(fmt::format("run-{}/1/", id)).empty();
+    gone = WorkerPids(fmt::format("{}/run-{}-1/", cluster_.WorkDir("a"), id)).empty();
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(gone) << "the worker outlived its cancelled run";
@@ -304,6 +306,72 @@ load: {pattern: concurrency, concurrency: [1, 2, 4], duration_s: 1.5, max_reques
   EXPECT_EQ(Run(id).attempt(), 1u) << "the same attempt went on";
   EXPECT_EQ(Sql(fmt::format("SELECT COUNT(*) FROM load_points WHERE run_id = {}", id)), 3)
       << "points reported while the scheduler was down arrive after it returns";
+}
+
+// The user's path: the real CLI against the real cluster, from a matrix file to the economics.
+TEST_F(MatrixTest, CliTakesAMatrixFromFileToEconomics) {
+  Start(1);
+  const std::string bad = cluster_.dir() + "/bad.yaml";
+  WriteFile(bad, "name: bad\nmodels: [tiny-15m]\nworkloads: [\"8/8\"]\nslo: {ttft_p95: fast}\n");
+  CommandResult r = cluster_.Cli({"submit", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.yaml:4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("fast"), std::string::npos) << r.err;
+
+  const std::string good = cluster_.dir() + "/cli.yaml";
+  WriteFile(good, R"(name: cli
+models: [tiny-15m]
+workloads: ["16/8"]
+load: {pattern: concurrency, concurrency: [1, 2], warmup_s: 0, duration_s: 0.5}
+slo: {ttft_p95: 5s}
+)");
+  r = cluster_.Cli({"submit", good, "--dry-run"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("PLACED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nothing queued"), std::string::npos) << r.out;
+  EXPECT_TRUE(Runs().empty());
+
+  r = cluster_.Cli({"submit", good});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = cluster_.Cli({"watch", "--matrix", "1", "--interval-ms", "200"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("1 succeeded"), std::string::npos) << r.out;
+
+  r = cluster_.Cli({"results", "--matrix", "cli", "-o", "csv"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3) << "a header and two points:\n"
+                                                             << r.out;
+  EXPECT_NE(r.out.find("ttft_p99_ms"), std::string::npos);
+  EXPECT_NE(r.out.find("usd_per_mtok"), std::string::npos);
+
+  r = cluster_.Cli({"compare", "--model", "tiny-15m", "--api", "OpenAI/gpt-4o-mini", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json compare = nlohmann::json::parse(r.out);
+  ASSERT_EQ(compare.size(), 1u) << r.out;
+  EXPECT_GT(compare[0]["self_usd_per_mtok"].get<double>(), 0);
+  EXPECT_GT(compare[0]["breakeven_utilization"].get<double>(), 0);
+
+  r = cluster_.Cli({"plan", "--model", "tiny-15m", "--workload", "16/8", "--rate", "1000", "--slo",
+                    "ttft_p95=5s", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json plan = nlohmann::json::parse(r.out);
+  ASSERT_EQ(plan.size(), 1u) << r.out;
+  EXPECT_GT(plan[0]["replicas"].get<int64_t>(), 1) << "1000 req/s needs several CPU replicas";
+
+  // A price file with a bad row changes nothing.
+  const std::string prices = cluster_.dir() + "/prices.csv";
+  WriteFile(prices,
+            "provider,gpu,usd_per_gpu_hour,source,as_of\nAcme,H100 SXM,1.99,test,2026-11\n"
+            "Acme,A100 80GB,cheap,test,2026-11\n");
+  const int64_t before = Sql("SELECT COUNT(*) FROM gpu_prices");
+  r = cluster_.Cli({"prices", "import", prices});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("prices.csv:3"), std::string::npos) << r.err;
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM gpu_prices"), before);
+  EXPECT_EQ(Sql("SELECT COUNT(*) FROM gpu_prices WHERE provider = 'Acme'"), 0);
+  r = cluster_.Cli({"prices", "set", "cpu_usd_per_hour", "cheap"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cpu_usd_per_hour"), std::string::npos) << r.err;
 }
 
 TEST_F(MatrixTest, BadMatrixIsRefusedWithItsLine) {
