@@ -30,6 +30,7 @@
 #include "bench/percentiles.h"
 #include "common/asio.h"
 #include "common/client.h"
+#include "common/clock.h"
 #include "common/connection.h"
 #include "common/process.h"
 #include "common/system.h"
@@ -39,11 +40,6 @@ namespace breakeven::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 double SelfCpuSeconds() {
   rusage ru{};
@@ -186,8 +182,8 @@ class Fleet {
       Result<v1::Envelope> f = co_await conn->Read(std::chrono::seconds(60));
       if (!f.ok()) break;
       if (f->has_heartbeat_ack() && measuring_) {
-        rtt_ms_.push_back(static_cast<double>(NowNs() - static_cast<int64_t>(f->request_id())) /
-                          1e6);
+        rtt_ms_.push_back(
+            static_cast<double>(SteadyNowNs() - static_cast<int64_t>(f->request_id())) / 1e6);
         ++acks_in_window_;
       }
     }
@@ -204,7 +200,7 @@ class Fleet {
       boost::system::error_code ec;
       co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
       v1::Envelope beat;
-      beat.set_request_id(static_cast<uint64_t>(NowNs()));  // echoed back: the send time
+      beat.set_request_id(static_cast<uint64_t>(SteadyNowNs()));  // echoed back: the send time
       beat.mutable_heartbeat()->set_node_id(node_id);
       beat.mutable_heartbeat()->set_seq(++seq);
       if (!conn->Send(beat)) break;

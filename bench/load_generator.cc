@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+
+#include "common/clock.h"
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -21,11 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
 // Sleeps until `t_ns` on the steady clock: the OS sleep until shortly before (in slices, so
 // that `stop` is seen within one), then a short spin for the timer's wake-up latency. Returns
 // false when stopped. The spin is kept short on purpose: a sender that spins most of the time is
@@ -36,11 +33,11 @@ bool SleepUntil(int64_t t_ns, const std::atomic<bool>& stop) {
   constexpr int64_t kSliceNs = 20'000'000;
   for (;;) {
     if (stop.load(std::memory_order_relaxed)) return false;
-    const int64_t sleep_ns = t_ns - NowNs() - kSpinNs;
+    const int64_t sleep_ns = t_ns - SteadyNowNs() - kSpinNs;
     if (sleep_ns <= 0) break;
     std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(sleep_ns, kSliceNs)));
   }
-  while (NowNs() < t_ns) {
+  while (SteadyNowNs() < t_ns) {
   }
   return true;
 }
@@ -81,7 +78,7 @@ class ExecutorTarget final : public LoadTarget {
 class InstantTarget final : public LoadTarget {
  public:
   Result<engine::RequestId> Submit(engine::GenerationRequest r) override {
-    const int64_t now = NowNs();
+    const int64_t now = SteadyNowNs();
     const engine::RequestId id = next_.fetch_add(1);
     std::vector<engine::Response> made;
     for (int s = 0; s < r.sampling.n; ++s) {
@@ -239,7 +236,7 @@ Result<PointRun> LoadGenerator::RunPoint(const PointSpec& spec, const Slo& slo) 
 
 Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
   const int64_t in_flight_cap = std::max<int64_t>(1, static_cast<int64_t>(spec.target));
-  const int64_t start = NowNs();
+  const int64_t start = SteadyNowNs();
   const int64_t window_start = start + static_cast<int64_t>(spec.warmup_s * 1e9);
   const int64_t stop_arrivals = window_start + static_cast<int64_t>(spec.duration_s * 1e9);
   std::vector<RequestRecord> records;
@@ -259,7 +256,7 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
     RequestRecord rec;
     rec.input_tokens = static_cast<int64_t>(r.prompt.size());
     const int samples = r.sampling.n;
-    rec.arrival_ns = rec.sent_ns = NowNs();
+    rec.arrival_ns = rec.sent_ns = SteadyNowNs();
     if (rec.arrival_ns >= stop_arrivals) {
       open = false;
       return Status::Ok();
@@ -281,11 +278,11 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
       const int finished = Absorb(responses, &flight, &records);
       for (int i = 0; i < finished && open; ++i) BE_RETURN_IF_ERROR(issue());
       BE_RETURN_IF_ERROR(target_.status());
-      if (open && NowNs() >= stop_arrivals) open = false;
+      if (open && SteadyNowNs() >= stop_arrivals) open = false;
       if (!open && drain_deadline == 0) {
-        drain_deadline = NowNs() + static_cast<int64_t>(spec.drain_limit_s * 1e9);
+        drain_deadline = SteadyNowNs() + static_cast<int64_t>(spec.drain_limit_s * 1e9);
       }
-      if (drain_deadline != 0 && NowNs() > drain_deadline) {
+      if (drain_deadline != 0 && SteadyNowNs() > drain_deadline) {
         return DeadlineExceeded("{} requests still running {:g} s after the last arrival",
                                 flight.size(), spec.drain_limit_s);
       }
@@ -300,7 +297,7 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
 }
 
 Result<PointRun> LoadGenerator::RunOpenLoop(const PointSpec& spec) {
-  const int64_t start = NowNs() + 1'000'000;  // first arrival no earlier than 1 ms from now
+  const int64_t start = SteadyNowNs() + 1'000'000;  // first arrival no earlier than 1 ms from now
   const int64_t window_start = start + static_cast<int64_t>(spec.warmup_s * 1e9);
   const int64_t stop_arrivals = window_start + static_cast<int64_t>(spec.duration_s * 1e9);
 
@@ -339,7 +336,7 @@ Result<PointRun> LoadGenerator::RunOpenLoop(const PointSpec& spec) {
     PrepareSenderThread();
     for (size_t i = 0; i < n; ++i) {
       if (!SleepUntil(arrivals[i], stop)) return;
-      records[i].sent_ns = NowNs();
+      records[i].sent_ns = SteadyNowNs();
       Result<engine::RequestId> id = target_.Submit(std::move(requests[i]));
       if (!id.ok()) {
         send_error = id.status();
@@ -384,9 +381,9 @@ Result<PointRun> LoadGenerator::RunOpenLoop(const PointSpec& spec) {
       early.clear();  // every id is known: these are an earlier point's stragglers
       if (flight.empty()) break;
       if (drain_deadline == 0) {
-        drain_deadline = NowNs() + static_cast<int64_t>(spec.drain_limit_s * 1e9);
+        drain_deadline = SteadyNowNs() + static_cast<int64_t>(spec.drain_limit_s * 1e9);
       }
-      if (NowNs() > drain_deadline) {
+      if (SteadyNowNs() > drain_deadline) {
         failure = DeadlineExceeded("{} requests still running {:g} s after the last arrival",
                                    flight.size(), spec.drain_limit_s);
         break;

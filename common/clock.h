@@ -24,6 +24,14 @@ class SystemClock final : public Clock {
   int64_t WallUnixMs() const override;
 };
 
+// The steady clock in nanoseconds: the time base of token timestamps and load schedules (the
+// engine stamps tokens with it and the load generator schedules arrivals on it).
+inline int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // "2026-11-28T04:48:23.123Z"
 std::string FormatUnixMs(int64_t unix_ms);
 

@@ -139,6 +139,18 @@ Status RunStore::InsertEvent(const RunEventRow& e) {
 
 Status RunStore::AddEvent(const RunEventRow& event) { return InsertEvent(event); }
 
+Status RunStore::UpdateRun(const RunRow& r) {
+  save_run_.Bind(1, r.id)
+      .Bind(2, RunStateText(r.state))
+      .Bind(3, r.reason.empty() ? std::optional<std::string>() : r.reason)
+      .Bind(4, r.attempt)
+      .Bind(5, r.started_at_unix_ms)
+      .Bind(6, r.finished_at_unix_ms)
+      .Bind(7, r.progress)
+      .Bind(8, r.points_done);
+  return save_run_.Run();
+}
+
 Status RunStore::InsertRuns(std::vector<RunRow>* runs) {
   BE_ASSIGN_OR_RETURN(Statement q, db_.Prepare(R"sql(
     INSERT INTO runs (matrix_id, batch, model, weights, dtype, workload, input_tokens,
@@ -290,15 +302,7 @@ Result<std::optional<RunRow>> RunStore::GetRun(int64_t id) {
 Status RunStore::SaveRun(const RunRow& r, const std::optional<RunEventRow>& event) {
   Transaction tx(db_);
   BE_RETURN_IF_ERROR(tx.Begin());
-  save_run_.Bind(1, r.id)
-      .Bind(2, RunStateText(r.state))
-      .Bind(3, r.reason.empty() ? std::optional<std::string>() : r.reason)
-      .Bind(4, r.attempt)
-      .Bind(5, r.started_at_unix_ms)
-      .Bind(6, r.finished_at_unix_ms)
-      .Bind(7, r.progress)
-      .Bind(8, r.points_done);
-  BE_RETURN_IF_ERROR(save_run_.Run());
+  BE_RETURN_IF_ERROR(UpdateRun(r));
   if (event) BE_RETURN_IF_ERROR(InsertEvent(*event));
   return tx.Commit();
 }
@@ -321,15 +325,7 @@ Status RunStore::StartAttempt(const RunRow& run, const AttemptRow& a, const RunE
       .Bind(9, a.devices)
       .Bind(10, a.device_names);
   BE_RETURN_IF_ERROR(q.Run());
-  save_run_.Bind(1, run.id)
-      .Bind(2, RunStateText(run.state))
-      .Bind(3, run.reason.empty() ? std::optional<std::string>() : run.reason)
-      .Bind(4, run.attempt)
-      .Bind(5, run.started_at_unix_ms)
-      .Bind(6, run.finished_at_unix_ms)
-      .Bind(7, run.progress)
-      .Bind(8, run.points_done);
-  BE_RETURN_IF_ERROR(save_run_.Run());
+  BE_RETURN_IF_ERROR(UpdateRun(run));
   BE_RETURN_IF_ERROR(InsertEvent(event));
   return tx.Commit();
 }
@@ -348,15 +344,7 @@ Status RunStore::FinishAttempt(const RunRow& run, int64_t attempt, std::string_v
       .Bind(4, error.empty() ? std::optional<std::string>() : std::string(error))
       .Bind(5, at_unix_ms);
   BE_RETURN_IF_ERROR(q.Run());
-  save_run_.Bind(1, run.id)
-      .Bind(2, RunStateText(run.state))
-      .Bind(3, run.reason.empty() ? std::optional<std::string>() : run.reason)
-      .Bind(4, run.attempt)
-      .Bind(5, run.started_at_unix_ms)
-      .Bind(6, run.finished_at_unix_ms)
-      .Bind(7, run.progress)
-      .Bind(8, run.points_done);
-  BE_RETURN_IF_ERROR(save_run_.Run());
+  BE_RETURN_IF_ERROR(UpdateRun(run));
   BE_RETURN_IF_ERROR(InsertEvent(event));
   return tx.Commit();
 }
@@ -411,40 +399,36 @@ Result<bool> RunStore::InsertPoint(const RunRow& run, const v1::PointResult& p, 
     return static_cast<double>(devices) * m.duration_s() / static_cast<double>(tokens) * 1e6;
   };
   Statement& q = insert_point_;
-  int i = 1;
-  q.Bind(i++, run.id)
-      .Bind(i++, run.attempt)
-      .Bind(i++, static_cast<int64_t>(p.index()))
-      .Bind(i++, p.kind())
-      .Bind(i++, p.target())
-      .Bind(i++, m.requests())
-      .Bind(i++, m.failed())
-      .Bind(i++, m.input_tokens())
-      .Bind(i++, m.output_tokens())
-      .Bind(i++, m.duration_s())
-      .Bind(i++, m.requests_per_s())
-      .Bind(i++, m.output_tokens_per_s())
-      .Bind(i++, m.total_tokens_per_s())
-      .Bind(i++, m.goodput_requests_per_s())
-      .Bind(i++, m.slo_attainment());
+  int i = 0;
+  auto bind = [&](auto value) { q.Bind(++i, value); };  // in the INSERT's column order
+  bind(run.id);
+  bind(run.attempt);
+  bind(static_cast<int64_t>(p.index()));
+  bind(p.kind());
+  bind(p.target());
+  bind(m.requests());
+  bind(m.failed());
+  bind(m.input_tokens());
+  bind(m.output_tokens());
+  bind(m.duration_s());
+  bind(m.requests_per_s());
+  bind(m.output_tokens_per_s());
+  bind(m.total_tokens_per_s());
+  bind(m.goodput_requests_per_s());
+  bind(m.slo_attainment());
   for (const v1::LatencySummary* s : {&m.ttft_ms(), &m.tpot_ms(), &m.itl_ms(), &m.e2e_ms()}) {
     // A metric with no samples (TPOT of one-token requests) is unknown, not zero.
     auto v = [&](double x) { return s->count() == 0 ? std::optional<double>() : x; };
-    q.Bind(i++, v(s->p50()))
-        .Bind(i++, v(s->p90()))
-        .Bind(i++, v(s->p95()))
-        .Bind(i++, v(s->p99()))
-        .Bind(i++, v(s->mean()))
-        .Bind(i++, v(s->max()));
+    for (double x : {s->p50(), s->p90(), s->p95(), s->p99(), s->mean(), s->max()}) bind(v(x));
   }
   auto positive = [](double x) { return x > 0 ? std::optional<double>(x) : std::nullopt; };
-  q.Bind(i++, positive(m.mbu()))
-      .Bind(i++, positive(m.mfu()))
-      .Bind(i++, per_mtok(m.input_tokens()))
-      .Bind(i++, per_mtok(m.output_tokens()))
-      .Bind(i++, per_mtok(m.input_tokens() + m.output_tokens()))
-      .Bind(i++, devices)
-      .Bind(i++, at_unix_ms);
+  bind(positive(m.mbu()));
+  bind(positive(m.mfu()));
+  bind(per_mtok(m.input_tokens()));
+  bind(per_mtok(m.output_tokens()));
+  bind(per_mtok(m.input_tokens() + m.output_tokens()));
+  bind(devices);
+  bind(at_unix_ms);
   BE_RETURN_IF_ERROR(q.Run());
   if (db_.Changes() == 0) return false;  // stored before: tx rolls back (nothing changed)
   const int64_t point_id = db_.LastInsertRowId();
@@ -464,15 +448,7 @@ Result<bool> RunStore::InsertPoint(const RunRow& run, const v1::PointResult& p, 
         .Bind(10, int64_t{c.ok(k)});
     BE_RETURN_IF_ERROR(r.Run());
   }
-  save_run_.Bind(1, run.id)
-      .Bind(2, RunStateText(run.state))
-      .Bind(3, run.reason.empty() ? std::optional<std::string>() : run.reason)
-      .Bind(4, run.attempt)
-      .Bind(5, run.started_at_unix_ms)
-      .Bind(6, run.finished_at_unix_ms)
-      .Bind(7, run.progress)
-      .Bind(8, run.points_done);
-  BE_RETURN_IF_ERROR(save_run_.Run());
+  BE_RETURN_IF_ERROR(UpdateRun(run));
   BE_RETURN_IF_ERROR(tx.Commit());
   return true;
 }

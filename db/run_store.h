@@ -131,6 +131,7 @@ class RunStore {
   explicit RunStore(Database& db) : db_(db) {}
   Status InsertRuns(std::vector<RunRow>* runs);
   Status InsertEvent(const RunEventRow& event);
+  Status UpdateRun(const RunRow& run);  // the state fields SaveRun writes, without a transaction
   Result<std::vector<v1::RunInfo>> QueryRunInfos(const std::string& where,
                                                  const std::vector<int64_t>& params, int limit);
 

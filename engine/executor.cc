@@ -2,15 +2,11 @@
 
 #include <algorithm>
 
+#include "common/clock.h"
+
 namespace breakeven::engine {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Rank 0 tells idle followers it is alive this often, well inside any collective deadline.
 constexpr auto kIdleBeat = std::chrono::milliseconds(500);
@@ -212,7 +208,7 @@ Status Executor::Step() {
   batcher_.Commit(schedule);
 
   const int64_t vocab = model_.config().vocab_size;
-  const int64_t now = NowNs();
+  const int64_t now = SteadyNowNs();
   std::vector<Sequence*> done;
   size_t row = 0;
   for (const ScheduledChunk& chunk : schedule.chunks) {

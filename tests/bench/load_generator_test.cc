@@ -16,15 +16,12 @@
 #include <set>
 #include <thread>
 
+#include "common/clock.h"
+
 namespace breakeven::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -77,7 +74,7 @@ class FakeTarget final : public LoadTarget {
   void FailSubmitFrom(int64_t n) { fail_submit_from_ = n; }
   void FailStatusAfter(std::chrono::milliseconds after) {
     std::lock_guard lock(mu_);
-    status_fails_at_ = NowNs() + after.count() * kMs;
+    status_fails_at_ = SteadyNowNs() + after.count() * kMs;
   }
   // Every k-th request ends cancelled instead of at its length.
   void FailEvery(int64_t k) { fail_every_ = k; }
@@ -94,9 +91,10 @@ class FakeTarget final : public LoadTarget {
           if (due != kNever) busy_until = std::max(busy_until, due);
         }
       }
-      while (NowNs() < busy_until) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      while (SteadyNowNs() < busy_until)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    const int64_t now = NowNs();
+    const int64_t now = SteadyNowNs();
     std::lock_guard lock(mu_);
     if (fail_submit_from_ > 0 && submitted_ + 1 >= fail_submit_from_) {
       return Status(StatusCode::kUnavailable, "fake target refuses");
@@ -117,7 +115,7 @@ class FakeTarget final : public LoadTarget {
 
   std::vector<engine::Response> Poll(Millis timeout) override {
     std::unique_lock lock(mu_);
-    outstanding_at_poll_.push_back({NowNs(), submitted_ - delivered_});
+    outstanding_at_poll_.push_back({SteadyNowNs(), submitted_ - delivered_});
     ready_cv_.wait_for(lock, timeout, [&] { return !ready_.empty(); });
     std::vector<engine::Response> out;
     out.swap(ready_);
@@ -132,7 +130,7 @@ class FakeTarget final : public LoadTarget {
 
   Status status() override {
     std::lock_guard lock(mu_);
-    if (NowNs() >= status_fails_at_) return Status(StatusCode::kInternal, "fake engine died");
+    if (SteadyNowNs() >= status_fails_at_) return Status(StatusCode::kInternal, "fake engine died");
     return Status::Ok();
   }
 
@@ -180,8 +178,8 @@ class FakeTarget final : public LoadTarget {
         continue;
       }
       const Job job = queue_.top();
-      if (NowNs() < job.deliver_ns) {
-        work_cv_.wait_for(lock, std::chrono::nanoseconds(job.deliver_ns - NowNs()));
+      if (SteadyNowNs() < job.deliver_ns) {
+        work_cv_.wait_for(lock, std::chrono::nanoseconds(job.deliver_ns - SteadyNowNs()));
         continue;
       }
       queue_.pop();
