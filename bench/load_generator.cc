@@ -223,11 +223,12 @@ Result<PointRun> LoadGenerator::RunPoint(const PointSpec& spec, const Slo& slo) 
   BE_ASSIGN_OR_RETURN(PointRun run,
                       spec.kind == PointKind::kRate ? RunOpenLoop(spec) : RunClosedLoop(spec));
   if (run.records.empty()) {
-    // A point without a single measured request would be stored as zero throughput.
+    // A point without a single measured request would be stored as zero throughput. (Closed
+    // loops extend their window until one is measured, so this is an open loop whose schedule
+    // put no arrival in the window, or a request budget spent in warm-up.)
     return FailedPrecondition(
         "{} point at {:g}: no request arrived in the {:g} s measurement window after {:g} s of "
-        "warm-up ({} ran during warm-up); requests take longer than the window: raise "
-        "duration_s or max_requests, or shorten the workload",
+        "warm-up ({} ran during warm-up); raise duration_s (or max_requests, or the rate)",
         PointKindName(spec.kind), spec.target, spec.duration_s, spec.warmup_s, run.warmup_requests);
   }
   run.metrics = ComputeMetrics(run.records, slo);
@@ -245,8 +246,11 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
 
   // Arrivals are open until the duration or the request budget runs out. issue() sends one
   // request, or closes arrivals instead; the time is checked when the request is stamped, so
-  // none arrives at or after stop_arrivals.
+  // none arrives at or after stop_arrivals, except that a point whose requests all started in
+  // warm-up (requests slower than the window) goes on until one is measured: the duration is
+  // the least time measured, not a cap that leaves the point empty.
   bool open = true;
+  bool measured = false;  // a request has arrived after warm-up
   auto issue = [&]() -> Status {
     if (static_cast<int64_t>(records.size()) >= spec.max_requests) {
       open = false;
@@ -257,10 +261,11 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
     rec.input_tokens = static_cast<int64_t>(r.prompt.size());
     const int samples = r.sampling.n;
     rec.arrival_ns = rec.sent_ns = SteadyNowNs();
-    if (rec.arrival_ns >= stop_arrivals) {
+    if (rec.arrival_ns >= stop_arrivals && measured) {
       open = false;
       return Status::Ok();
     }
+    measured |= rec.arrival_ns >= window_start;
     BE_ASSIGN_OR_RETURN(engine::RequestId id, target_.Submit(std::move(r)));
     flight[id] = {records.size(), samples};
     records.push_back(std::move(rec));
@@ -278,7 +283,7 @@ Result<PointRun> LoadGenerator::RunClosedLoop(const PointSpec& spec) {
       const int finished = Absorb(responses, &flight, &records);
       for (int i = 0; i < finished && open; ++i) BE_RETURN_IF_ERROR(issue());
       BE_RETURN_IF_ERROR(target_.status());
-      if (open && SteadyNowNs() >= stop_arrivals) open = false;
+      if (open && measured && SteadyNowNs() >= stop_arrivals) open = false;
       if (!open && drain_deadline == 0) {
         drain_deadline = SteadyNowNs() + static_cast<int64_t>(spec.drain_limit_s * 1e9);
       }
@@ -304,12 +309,18 @@ Result<PointRun> LoadGenerator::RunOpenLoop(const PointSpec& spec) {
   // The whole schedule, drawn up front, and every record's arrival with it.
   std::mt19937_64 rng(seed_ ^ (issued_total_ * 0x9e3779b97f4a7c15ull));
   std::exponential_distribution<double> gap(spec.target);
+  // As in the closed loop, the duration is the least time measured: when no arrival falls in
+  // the window, the process runs on to its first arrival after warm-up, up to ten windows long
+  // (a rate too low even for that fails the point).
+  const int64_t extended_stop = window_start + static_cast<int64_t>(10 * spec.duration_s * 1e9);
   std::vector<int64_t> arrivals;
+  bool measured = false;
   for (double t = gap(rng); static_cast<int64_t>(arrivals.size()) < spec.max_requests;
        t += gap(rng)) {
     int64_t at = start + static_cast<int64_t>(t * 1e9);
-    if (at >= stop_arrivals) break;
+    if (at >= (measured ? stop_arrivals : extended_stop)) break;
     arrivals.push_back(at);
+    measured |= at >= window_start;
   }
   const size_t n = arrivals.size();
   std::vector<engine::GenerationRequest> requests;

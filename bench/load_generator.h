@@ -2,7 +2,10 @@
 // and runs whole load plans (bench/load_plan.h).
 //
 // Closed loop (sync, concurrency, throughput): exactly C requests in flight; a finished request
-// is replaced at once. Arrival = send time.
+// is replaced at once. Arrival = send time. When every request so far arrived in warm-up
+// (requests slower than the window), arrivals go on past the duration until one is measured.
+// An open loop whose schedule has no arrival in the window runs on to the first one (up to ten
+// windows).
 // Open loop (rate): arrival times are drawn up front from a Poisson process (exponential gaps,
 // seeded); a sender thread hands each request to the engine at its time, whatever the engine is
 // doing, and latency counts from the scheduled arrival. The sender shares no lock with the
