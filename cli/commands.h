@@ -8,6 +8,11 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
+
+namespace breakeven::kernels {
+struct GemmPoint;
+}  // namespace breakeven::kernels
 
 namespace breakeven::cli {
 
@@ -66,6 +71,26 @@ struct DemoOptions {
   bool keep = false;                               // leave the cluster running
 };
 int CmdDemo(const DemoOptions& options);
+
+// `breakeven gemm-sweep` (gemm_sweep.cc): W (m x k) times X (k x n) on this machine for each n,
+// without a scheduler. Shows that a product is memory-bound, and so costs about the same, until
+// n reaches the machine balance.
+struct GemmSweepOptions {
+  std::string backend = "cpu";                     // --backend: cpu or cuda
+  int device = 0;                                  // --device: CUDA ordinal
+  int64_t m = 8192;                                // --m: rows of W (output features)
+  int64_t k = 8192;                                // --k: columns of W (input features)
+  std::string n = "1,2,4,8,16,32,64,128,256,512";  // --n: columns of X, comma-separated
+  int repeats = 5;                                 // --repeats: timed runs per n (median shown)
+};
+// The column counts from --n after checking every flag; an error names the flag at fault.
+Result<std::vector<int64_t>> CheckGemmSweepOptions(const GemmSweepOptions& options);
+// The points as a table (N, TIME_US, TFLOP/S or GFLOP/S, TIME_VS_N=<first>) and the closing line.
+std::string GemmSweepTable(const std::vector<kernels::GemmPoint>& points, bool tflops);
+// "N=64 costs 1.08x the time of N=1 for 64x the work.": the largest n within 1.5x of the first
+// point's time, else within 3x, else the second point; empty with fewer than two points.
+std::string GemmSweepVerdict(const std::vector<kernels::GemmPoint>& points);
+int CmdGemmSweep(const GemmSweepOptions& options, Output output);
 
 // The price catalog and settings (admin token).
 int CmdPricesImport(const Context& ctx, const std::string& csv_file);

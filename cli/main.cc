@@ -303,9 +303,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   bench_cmd
       ->add_option("--collectives", bench.collectives,
-                   "how ranks exchange tensors: shm (shared memory, one host) or gloo (TCP)")
+                   "how ranks exchange tensors: shm (shared memory, one host), gloo (TCP) or "
+                   "nccl (GPU memory, --backend cuda)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"shm", "gloo"}));
+      ->check(CLI::IsMember({"shm", "gloo", "nccl"}));
   bench_cmd->add_option("--workload", bench.workload, "IN:OUT prompt and output tokens")
       ->capture_default_str();
   bench_cmd->add_option("--concurrency", bench.concurrency, "requests in flight (closed loop)")
@@ -314,7 +315,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--requests", bench.requests, "requests to complete")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  bench_cmd->add_option("--backend", bench.backend, "cpu")->capture_default_str();
+  bench_cmd->add_option("--backend", bench.backend, "cpu or cuda")->capture_default_str();
   bench_cmd->add_option("--seed", bench.seed, "seed of dummy weights and prompts")
       ->capture_default_str();
   bench_cmd->add_option("--threads", bench.threads, "threads per rank (0: cores / tp)")
@@ -350,6 +351,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   demo_cmd->add_option("--slo", demo.slo, "SLO for the capacity plan")->capture_default_str();
   demo_cmd->add_flag("--keep", demo.keep, "leave the cluster running afterwards");
+
+  cli::GemmSweepOptions sweep;
+  CLI::App* sweep_cmd = app.add_subcommand(
+      "gemm-sweep",
+      "time a weight matrix times N columns for each N: where a product stops being memory-bound");
+  sweep_cmd->group(kLocal);
+  sweep_cmd->add_option("--backend", sweep.backend, "cpu (OpenBLAS fp32) or cuda (cuBLAS bf16)")
+      ->capture_default_str();
+  sweep_cmd->add_option("--device", sweep.device, "CUDA device ordinal")->capture_default_str();
+  sweep_cmd->add_option("--m", sweep.m, "rows of W (output features)")->capture_default_str();
+  sweep_cmd->add_option("--k", sweep.k, "columns of W (input features)")->capture_default_str();
+  sweep_cmd->add_option("--n", sweep.n, "columns of X to time, comma-separated")
+      ->capture_default_str();
+  sweep_cmd->add_option("--repeats", sweep.repeats, "timed runs per N; the median is shown")
+      ->capture_default_str();
+  add_output(sweep_cmd, "gemm-sweep", false);
 
   CLI::App* models =
       app.add_subcommand("models", "the model catalog: shapes, sizes, KV bytes per token");
@@ -432,6 +449,7 @@ int main(int argc, char** argv) {
     return cli::CmdBench(bench, ctx.output);
   }
   if (*models) return cli::CmdModels(ctx.output);
+  if (*sweep_cmd) return cli::CmdGemmSweep(sweep, ctx.output);
   if (*demo_cmd) return cli::CmdDemo(demo);
   return 2;
 }

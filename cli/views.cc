@@ -46,6 +46,11 @@ nlohmann::ordered_json OrNull(const std::string& s) {
   return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
 }
 
+// A calibration figure in base units (bytes/s, FLOP/s); null when the node did not measure it.
+nlohmann::ordered_json CalibratedOrNull(double value, double unit) {
+  return value > 0 ? nlohmann::ordered_json(value * unit) : nlohmann::ordered_json(nullptr);
+}
+
 std::map<v1::NodeState, int> CountByState(const v1::ListNodesReply& reply) {
   std::map<v1::NodeState, int> counts;
   for (auto s : kStates) counts[s] = 0;
@@ -64,7 +69,9 @@ nlohmann::ordered_json NodeJson(const v1::NodeInfo& n, int64_t now) {
                        {"uuid", d.uuid()},
                        {"memory_bytes", d.memory_bytes()},
                        {"compute_units", d.compute_units()},
-                       {"compute_capability", d.compute_capability()}});
+                       {"compute_capability", d.compute_capability()},
+                       {"copy_bytes_per_s", CalibratedOrNull(d.bandwidth_gb_s(), 1e9)},
+                       {"matmul_flops_per_s", CalibratedOrNull(d.matmul_tflops(), 1e12)}});
   }
   nlohmann::ordered_json j = {
       {"id", n.id()},

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/sampling.h"
+
 namespace breakeven::engine {
 
 struct SamplingParams {
@@ -21,16 +23,19 @@ struct SamplingParams {
 // neighbouring seeds and indices give unrelated streams).
 std::mt19937_64 SampleRng(uint64_t seed, int index);
 
+// The uniform number in [0, 1) a sample draws per token (53 bits of `rng`).
+double UniformDraw(std::mt19937_64& rng);
+
 class Sampler {
  public:
-  // Greedy when temperature == 0 (the lowest id wins a tie). Otherwise: softmax(logits / T),
-  // keep the top_k most likely (if top_k > 0), then the smallest prefix of those, most likely
-  // first, whose probability reaches top_p, renormalise and draw with `rng`.
+  // kernels::SampleRow's rule: greedy when temperature <= 0 (the lowest id wins a tie, and no
+  // number is drawn); otherwise softmax(logits / T), the top_k and top_p cuts as logit
+  // thresholds, and one UniformDraw from `rng` placed in the kept mass in id order.
   int32_t Sample(const float* logits, int64_t vocab, const SamplingParams& params,
                  std::mt19937_64& rng);
 
  private:
-  std::vector<std::pair<float, int32_t>> candidates_;  // scratch, reused across calls
+  kernels::SampleScratch scratch_;
 };
 
 }  // namespace breakeven::engine

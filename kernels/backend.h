@@ -69,6 +69,30 @@ struct AttentionBatch {
   int64_t max_context_len = 0;
 };
 
+// One sample to draw from a row of logits (device memory, an array per step). The random number
+// is drawn on the host from the sequence's own generator, so a sample's tokens do not depend on
+// which backend drew them.
+struct SampleSpec {
+  int32_t row = 0;        // logits row
+  int32_t top_k = 0;      // 0: no top-k cut
+  float temperature = 0;  // <= 0: greedy (lowest id wins a tie)
+  float top_p = 1;        // 1: no nucleus cut
+  double uniform = 0;     // in [0, 1): where the draw lands in the kept mass
+};
+
+// The dummy weight source's values, made where they live: element (r, c) of a block cut from a
+// tensor with `full_cols` columns at (row_begin, col_begin) is
+//   offset + scale * u,  u = (SplitMix64(key + (row_begin + r) * full_cols + col_begin + c) >> 11)
+//                            * 2^-53 * 2 - 1   (computed in double, rounded to float)
+struct UniformFill {
+  uint64_t key = 0;
+  int64_t row_begin = 0;
+  int64_t col_begin = 0;
+  int64_t full_cols = 0;
+  float scale = 1;
+  float offset = 0;
+};
+
 struct BackendOptions {
   int threads = 0;  // CPU: threads for matrix products; 0 = the cores this process may use
   int device = 0;   // CUDA ordinal
@@ -120,6 +144,39 @@ class Backend {
   // Copies whole KV blocks src[i] -> dst[i] (copy-on-write of a shared block).
   virtual void CopyBlocks(const KvCacheLayer& cache, const int32_t* src, const int32_t* dst,
                           int64_t n) = 0;
+  // tokens[i] = the token drawn for specs[i] from its logits row (logits (rows, vocab)), by
+  // SampleRow's rule (kernels/sampling.h). specs and tokens are device memory. The default
+  // copies the rows to the host and samples there.
+  virtual void Sample(const Tensor& logits, const SampleSpec* specs, int64_t n, int32_t* tokens);
+
+  // ---- fused ops: the default runs the two ops; a backend may do both in one pass.
+  // Rope(q, k, ...) then WriteKv(k, v, slots, cache).
+  virtual void RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cos,
+                           const Tensor& sin, int64_t head_dim, const int32_t* slots,
+                           const KvCacheLayer& cache) {
+    Rope(q, k, cos, sin, head_dim);
+    WriteKv(k, v, slots, cache);
+  }
+
+  // ---- optional abilities
+  // Fills dst (rows x cols of dtype, packed) as `fill` says. False when this backend does not
+  // make values itself; the caller then makes them on the host and copies them in.
+  virtual bool FillUniform(void* dst, DType dtype, int64_t rows, int64_t cols,
+                           const UniformFill& fill) {
+    (void)dst, (void)dtype, (void)rows, (void)cols, (void)fill;
+    return false;
+  }
+  // Whether device pointers are host memory (the CPU backend): host collectives may use them.
+  virtual bool host_addressable() const { return false; }
+  // The native stream ops run on (cudaStream_t for CUDA), for collectives that join it.
+  virtual void* native_stream() const { return nullptr; }
+  // Graph capture of a fixed sequence of ops (CUDA graphs): between BeginCapture and EndCapture
+  // ops are recorded, not run; Replay(id) runs them again with the inputs then in memory.
+  // Pointers and sizes are frozen at capture; only memory contents may change between replays.
+  virtual bool SupportsGraphs() const { return false; }
+  virtual Status BeginCapture();
+  virtual Result<int> EndCapture();
+  virtual Status Replay(int graph);
 };
 
 // "cpu", or "cuda" when this build has the CUDA backend. Errors name the backend.

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "bench/local_run.h"
-#include "bench/roofline.h"
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/system.h"
@@ -32,23 +31,6 @@ std::string EnvOr(const char* name, std::string fallback) {
   return v && *v ? v : fallback;
 }
 
-// Measures what MBU and MFU are fractions of: the CPU's copy bandwidth (STREAM's Copy) and its
-// fp32 matrix rate through OpenBLAS, with every core the agent may use.
-void Calibrate(std::vector<v1::Device>& devices) {
-  for (v1::Device& d : devices) {
-    if (d.kind() != v1::DEVICE_KIND_CPU) continue;
-    const int threads = std::max<int>(1, static_cast<int>(d.compute_units()));
-    auto t0 = std::chrono::steady_clock::now();
-    bench::Bandwidth bw = bench::MeasureBandwidth(size_t{256} << 20, threads, 3);
-    double flops = bench::MeasureSgemmRate({{256, 2048, 2048}}, threads, 3);
-    d.set_bandwidth_gb_s(bw.copy_gb_per_s);
-    d.set_matmul_tflops(flops / 1e12);
-    spdlog::info("calibrated {}: copy {:.1f} GB/s, sgemm {:.1f} GFLOP/s ({:.1f} s)", d.name(),
-                 bw.copy_gb_per_s, flops / 1e9,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,7 +39,8 @@ int main(int argc, char** argv) {
   std::string name = HostName();
   std::string log_level = "info";
   int64_t reconnect_max_ms = 2000;
-  bool calibrate = true;
+  std::string calibrate = "on";
+  bool no_calibrate = false;
   int64_t cpu_memory_mib = 0;
   unsigned cpu_cores = 0;
   std::string worker_binary, work_dir, worker_host;
@@ -87,10 +70,13 @@ int main(int argc, char** argv) {
   app.add_option("--cpu-cores", cpu_cores,
                  "offer this many CPU cores to runs (0: all); workers split them between ranks")
       ->capture_default_str();
-  app.add_flag("--calibrate,!--no-calibrate", calibrate,
-               "measure memory bandwidth and matrix rate at start (the denominators of MBU and "
-               "MFU)")
-      ->capture_default_str();
+  app.add_option("--calibrate", calibrate,
+                 "on: measure each device's copy bandwidth and matrix rate at start (the "
+                 "denominators of MBU and MFU); off: start at once, report neither")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  // The earlier spelling of --calibrate off, kept for scripts.
+  app.add_flag("--no-calibrate", no_calibrate)->group("");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -124,7 +110,9 @@ int main(int argc, char** argv) {
     if (cap > 0 && cap < d.memory_bytes()) d.set_memory_bytes(cap);
     if (cpu_cores > 0 && cpu_cores < d.compute_units()) d.set_compute_units(cpu_cores);
   }
-  if (calibrate) Calibrate(devices);
+  // The CPU gets about half a second (kernels::CalibrationOptions::budget_s says what it buys);
+  // CUDA devices take about a quarter of a second each, all at once.
+  if (calibrate == "on" && !no_calibrate) node::CalibrateDevices(&devices, 0.5);
   if (worker_binary.empty()) worker_binary = bench::FindWorkerBinary();
   if (work_dir.empty()) {
     work_dir = (std::filesystem::temp_directory_path() / ("breakeven-" + name)).string();

@@ -70,22 +70,67 @@ double RelErr(const std::vector<double>& ref, const Floats& got) {
   return ref.size() == got.size() ? diff / std::max(mag, 1e-30) : 1e30;
 }
 
+// Causal paged attention in double: query row j of sequence s sits at position
+// ctx[s] - query_len + j; head h reads KV head h / (nq / nkv).
+std::vector<double> AttentionReference(const Floats& q, const Floats& kc, const Floats& vc,
+                                       const std::vector<int32_t>& qs,
+                                       const std::vector<int32_t>& ctx,
+                                       const std::vector<int32_t>& tables, int64_t width,
+                                       int64_t bs, int64_t nq, int64_t nkv, int64_t hd,
+                                       float scale) {
+  std::vector<double> out(static_cast<size_t>(qs.back() * nq * hd), 0.0);
+  for (size_t s = 0; s + 1 < qs.size(); ++s) {
+    const int64_t n_q = qs[s + 1] - qs[s];
+    for (int64_t j = 0; j < n_q; ++j) {
+      const int64_t row = qs[s] + j, pos = ctx[s] - n_q + j;
+      for (int64_t h = 0; h < nq; ++h) {
+        const int64_t g = h / (nq / nkv);
+        auto at = [&](const Floats& c, int64_t t, int64_t e) {
+          const int64_t blk = tables[s * width + t / bs];
+          return double(c[((blk * bs + t % bs) * nkv + g) * hd + e]);
+        };
+        std::vector<double> p(pos + 1);
+        double mx = -1e300, sum = 0;
+        for (int64_t t = 0; t <= pos; ++t) {
+          double dot = 0;
+          for (int64_t e = 0; e < hd; ++e) dot += q[(row * nq + h) * hd + e] * at(kc, t, e);
+          p[t] = dot * scale;
+          mx = std::max(mx, p[t]);
+        }
+        for (double& v : p) sum += (v = std::exp(v - mx));
+        for (int64_t t = 0; t <= pos; ++t)
+          for (int64_t e = 0; e < hd; ++e)
+            out[(row * nq + h) * hd + e] += p[t] / sum * at(vc, t, e);
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<OpCase> Cases() {
   std::vector<OpCase> cases;
 
   // m = 5 takes the streaming small-batch kernel, m = 40 sgemm; odd k exercises the vector
   // tails; n spans two widening panels.
-  for (auto [wt, m] :
-       {std::pair{DType::kF32, 5}, std::pair{DType::kF32, 40}, std::pair{DType::kBF16, 5},
-        std::pair{DType::kBF16, 40}, std::pair{DType::kF16, 5}}) {
-    const int64_t k = 70, n = 130;
+  // On CUDA: bf16 with k a multiple of 8 and m <= 8 takes the streaming kernel, larger m
+  // cuBLAS on the tensor cores; odd k takes cuBLAS at any m.
+  struct MatMulShape {
+    DType wt;
+    int64_t m, k;
+  };
+  for (auto [wt, m, k] : {MatMulShape{DType::kF32, 5, 70}, MatMulShape{DType::kF32, 40, 70},
+                          MatMulShape{DType::kBF16, 5, 70}, MatMulShape{DType::kBF16, 40, 70},
+                          MatMulShape{DType::kF16, 5, 70}, MatMulShape{DType::kBF16, 1, 1024},
+                          MatMulShape{DType::kBF16, 8, 264}, MatMulShape{DType::kBF16, 24, 264}}) {
+    const int64_t n = 130;
     Floats x = Random(m * k, 1), w = Random(n * k, 2), bias = Random(n, 3);
     // Weights as stored: rounded to the narrow type, so the reference sees the same values.
     std::vector<uint8_t> stored(static_cast<size_t>(n * k) * DTypeSize(wt));
     FromF32(w.data(), wt, w.size(), stored.data());
     Floats wq(w.size());
     ToF32(stored.data(), wt, w.size(), wq.data());
-    cases.push_back({"MatMul_" + std::string(DTypeName(wt)) + "_m" + std::to_string(m),
+    cases.push_back({"MatMul_" + std::string(DTypeName(wt)) + "_m" + std::to_string(m) + "_k" +
+                         std::to_string(k),
                      [=](Backend& b) {
                        Device d(b);
                        Tensor tx = d.F32(x, m, k);
@@ -216,6 +261,45 @@ std::vector<OpCase> Cases() {
                        return out;
                      },
                      1e-6});
+
+    // The fused form: q and k rotated, rotated k and v in the cache at the slots (token 1's
+    // slot is negative: a padding row that writes nothing), q, k then the cache K and V.
+    Floats v = Random(t * nkv * hd, 10);
+    const int64_t blocks = 2, bs = 4;
+    Floats kc = Random(blocks * bs * nkv * hd, 17), vc = Random(blocks * bs * nkv * hd, 18);
+    std::vector<int32_t> slots = {6, -1, 1};
+    cases.push_back({"RopeWriteKv",
+                     [=](Backend& b) {
+                       Device d(b);
+                       Tensor tq = d.F32(q, t, nq * hd), tk = d.F32(k, t, nkv * hd);
+                       float* kp = d.Put(kc);
+                       float* vp = d.Put(vc);
+                       KvCacheLayer cache{kp, vp, DType::kF32, blocks, bs, nkv, hd};
+                       b.RopeWriteKv(tq, tk, d.F32(v, t, nkv * hd), d.F32(cos, t, hd / 2),
+                                     d.F32(sin, t, hd / 2), hd, d.Put(slots), cache);
+                       Floats out = d.Get(tq), ko = d.Get(tk);
+                       Floats kco = d.Get(Tensor::F32(kp, blocks * bs, nkv * hd));
+                       Floats vco = d.Get(Tensor::F32(vp, blocks * bs, nkv * hd));
+                       for (const Floats* part : {&ko, &kco, &vco})
+                         out.insert(out.end(), part->begin(), part->end());
+                       return out;
+                     },
+                     [=] {
+                       std::vector<double> out = rotate(q, nq), ko = rotate(k, nkv);
+                       std::vector<double> kk(kc.begin(), kc.end()), vv(vc.begin(), vc.end());
+                       const int64_t w = nkv * hd;
+                       for (int64_t r = 0; r < t; ++r) {
+                         if (slots[r] < 0) continue;
+                         for (int64_t e = 0; e < w; ++e) {
+                           kk[slots[r] * w + e] = ko[r * w + e];
+                           vv[slots[r] * w + e] = v[r * w + e];
+                         }
+                       }
+                       for (const auto* part : {&ko, &kk, &vv})
+                         out.insert(out.end(), part->begin(), part->end());
+                       return out;
+                     },
+                     1e-6});
   }
 
   {
@@ -334,6 +418,41 @@ std::vector<OpCase> Cases() {
                        return kk;
                      },
                      0});
+  }
+
+  {
+    // Model-sized heads (head_dim 128, GQA 8 on 2, blocks of 16): a 40-row prefill chunk (the
+    // tiled kernel on CUDA), a decode over 300 cached tokens (three slices of the split-KV
+    // kernel) and a decode over 5.
+    const int64_t bs = 16, nkv = 2, hd = 128, nq = 8;
+    const std::vector<int32_t> qs = {0, 40, 41, 42}, ctx = {40, 300, 5};
+    const int64_t width = 19, blocks = 3 * width, rows = 42;
+    std::vector<int32_t> tables(3 * width);
+    for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>((i * 7) % blocks);
+    Floats kc = Random(blocks * bs * nkv * hd, 21), vc = Random(blocks * bs * nkv * hd, 22);
+    Floats q = Random(rows * nq * hd, 23);
+    const float scale = 1.0f / std::sqrt(128.0f);
+    cases.push_back({"PagedAttention_hd128",
+                     [=](Backend& b) {
+                       Device d(b);
+                       KvCacheLayer cache{d.Put(kc), d.Put(vc), DType::kF32, blocks, bs, nkv, hd};
+                       AttentionBatch batch;
+                       batch.num_seqs = 3;
+                       batch.query_start = d.Put(qs);
+                       batch.context_lens = d.Put(ctx);
+                       batch.block_tables = d.Put(tables);
+                       batch.max_blocks_per_seq = width;
+                       batch.max_query_len = 40;
+                       batch.max_context_len = 300;
+                       Tensor out = d.F32(Floats(rows * nq * hd), rows, nq * hd);
+                       b.PagedAttention(d.F32(q, rows, nq * hd), cache, batch, nq, scale, out);
+                       return d.Get(out);
+                     },
+                     [=] {
+                       return AttentionReference(q, kc, vc, qs, ctx, tables, width, bs, nq, nkv, hd,
+                                                 scale);
+                     },
+                     1e-5});
   }
 
   {

@@ -130,7 +130,7 @@ TestProcess& LocalCluster::StartNode(const std::string& name,
                                    dir_ + "/work-" + name};
   // Calibration takes seconds; tests that need MBU and MFU ask for it.
   if (std::find(extra_flags.begin(), extra_flags.end(), "--calibrate") == extra_flags.end()) {
-    argv.push_back("--no-calibrate");
+    argv.insert(argv.end(), {"--calibrate", "off"});
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = std::make_unique<TestProcess>(TestProcess::Start(argv, dir_ + "/node-" + name + ".log"));
