@@ -31,6 +31,11 @@ class Communicator {
   virtual Status Broadcast(void* data, size_t bytes, int root) = 0;
   virtual Status Barrier() = 0;
 
+  // Whether AllReduceSum and AllGather take device memory (NCCL: pointers on the GPU, work
+  // enqueued on the compute stream, not waited for). Broadcast and Barrier always take host
+  // memory.
+  virtual bool device_memory() const { return false; }
+
   // Broadcast of a byte string whose length only the root knows.
   Status BroadcastString(std::string* value, int root);
 };
@@ -58,5 +63,15 @@ Result<std::unique_ptr<Communicator>> CreateGlooCommunicator(Store& store,
 // `store`; the name is removed once all ranks have mapped it. Every wait has options.timeout.
 Result<std::unique_ptr<Communicator>> CreateSharedMemoryCommunicator(Store& store,
                                                                      const GroupOptions& options);
+
+// NCCL for the tensors, with `host_group` (Gloo or shared memory) kept for Broadcast and Barrier
+// (step plans). Rank 0 makes the ncclUniqueId and publishes it in `store` under
+// "<prefix>/nccl-id"; every rank initialises non-blocking and polls until options.timeout, then
+// aborts the communicator and fails with a message naming the rank. `cuda_stream` is the
+// backend's stream (Backend::native_stream); `device` the CUDA ordinal. Errors (and a build
+// without CUDA) are returned, never thrown.
+Result<std::unique_ptr<Communicator>> CreateNcclCommunicator(
+    Store& store, const GroupOptions& options, void* cuda_stream, int device,
+    std::unique_ptr<Communicator> host_group);
 
 }  // namespace breakeven::engine

@@ -202,35 +202,64 @@ Status Executor::Step() {
     std::string bytes = plan.Encode();
     BE_RETURN_IF_ERROR(comm_.BroadcastString(&bytes, 0).WithContext("rank 0: step plan"));
   }
+  const bool on_device = model_.samples_on_device();
   auto t0 = std::chrono::steady_clock::now();
-  BE_RETURN_IF_ERROR(model_.Forward(plan, &logits_));
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  BE_RETURN_IF_ERROR(model_.Forward(plan, on_device ? nullptr : &logits_));
   batcher_.Commit(schedule);
 
+  // Who samples from which logits row: each sampling chunk's sequence, and the samples it
+  // forks on its first token.
   const int64_t vocab = model_.config().vocab_size;
-  const int64_t now = SteadyNowNs();
-  std::vector<Sequence*> done;
-  size_t row = 0;
+  std::vector<std::pair<Sequence*, int32_t>> samples;
+  int32_t row = 0;
   for (const ScheduledChunk& chunk : schedule.chunks) {
     if (!chunk.samples) continue;
-    const float* logits = logits_.data() + row++ * vocab;
-    std::vector<Sequence*> samples = {chunk.seq};
+    samples.emplace_back(chunk.seq, row);
     if (chunk.seq->fork_pending) {
-      std::vector<Sequence*> children = batcher_.Fork(chunk.seq, chunk.seq->sampling.n, &next_seq_);
-      samples.insert(samples.end(), children.begin(), children.end());
+      for (Sequence* child : batcher_.Fork(chunk.seq, chunk.seq->sampling.n, &next_seq_)) {
+        samples.emplace_back(child, row);
+      }
     }
-    for (Sequence* seq : samples) {
-      int32_t token = sampler_.Sample(logits, vocab, seq->sampling, seq->rng);
-      seq->tokens.push_back(token);
-      Emit(*seq, token, now);
-      bool eos =
-          !seq->sampling.ignore_eos && std::find(eos_.begin(), eos_.end(), token) != eos_.end();
-      if (eos)
-        seq->finish = FinishReason::kEos;
-      else if (seq->generated() >= seq->max_new_tokens)
-        seq->finish = FinishReason::kLength;
-      if (seq->finish != FinishReason::kNone) done.push_back(seq);
+    ++row;
+  }
+  std::vector<int32_t> tokens(samples.size());
+  if (on_device) {
+    std::vector<kernels::SampleSpec> specs(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const Sequence& seq = *samples[i].first;
+      kernels::SampleSpec& spec = specs[i];
+      spec.row = samples[i].second;
+      spec.temperature = seq.sampling.temperature;
+      spec.top_k = seq.sampling.top_k;
+      spec.top_p = seq.sampling.top_p;
+      // The same draw the host sampler would make, from the sequence's own generator.
+      spec.uniform = spec.temperature > 0 ? UniformDraw(samples[i].first->rng) : 0.0;
     }
+    BE_RETURN_IF_ERROR(model_.Sample(specs, &tokens));
+  } else {
+    for (size_t i = 0; i < samples.size(); ++i) {
+      Sequence& seq = *samples[i].first;
+      tokens[i] =
+          sampler_.Sample(logits_.data() + samples[i].second * vocab, vocab, seq.sampling, seq.rng);
+    }
+  }
+  // The step's time: the forward pass and sampling (a device's work is done once the tokens
+  // are on the host).
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t now = SteadyNowNs();
+  std::vector<Sequence*> done;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    Sequence* seq = samples[i].first;
+    const int32_t token = tokens[i];
+    seq->tokens.push_back(token);
+    Emit(*seq, token, now);
+    bool eos =
+        !seq->sampling.ignore_eos && std::find(eos_.begin(), eos_.end(), token) != eos_.end();
+    if (eos)
+      seq->finish = FinishReason::kEos;
+    else if (seq->generated() >= seq->max_new_tokens)
+      seq->finish = FinishReason::kLength;
+    if (seq->finish != FinishReason::kNone) done.push_back(seq);
   }
   for (Sequence* seq : done) EmitFinished(*seq, seq->finish);
 

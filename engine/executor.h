@@ -54,7 +54,7 @@ struct EngineStats {
   int64_t prefill_tokens = 0;  // prompt (and recomputed) tokens run through the model
   int64_t decode_tokens = 0;   // single-token decode rows
   int64_t preemptions = 0;
-  double step_seconds = 0;  // time in Forward, all steps
+  double step_seconds = 0;  // time in Forward and sampling, all steps
   int64_t peak_running = 0;
   int64_t peak_kv_blocks = 0;
 };

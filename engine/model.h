@@ -19,6 +19,7 @@
 // (ShardPlan). Weights are stored as the chosen dtype; activations and the KV cache are fp32.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct ModelOptions {
   int64_t block_size = 16;
   int64_t max_tokens_per_step = 2048;  // activation buffers are sized for this many tokens
   int64_t max_model_len = 4096;        // longest sequence (prompt + output)
+  bool graphs = true;  // capture decode steps as graphs where the backend can (CUDA graphs)
 };
 
 class LlamaModel {
@@ -52,7 +54,15 @@ class LlamaModel {
   // Runs one step. Collective: every rank calls it with the same plan. On rank 0, *logits
   // receives (plan.logit_rows.size(), vocab) fp32 values, row i for logit_rows[i]; other ranks
   // may pass null.
+  // With samples_on_device() and logits == null, the logits stay on the device for Sample.
+  // Pure decode steps run as one graph replay per batch-size bucket (1, 2, 4, 8, 16, 24, 32,
+  // 48, 64, ...; padded up) when options().graphs and the backend can capture graphs.
   Status Forward(const StepPlan& plan, std::vector<float>* logits);
+  // Whether rank 0 samples on the device from the last Forward's logits (tp 1 on a device
+  // backend); otherwise Forward hands the logits to the host.
+  bool samples_on_device() const;
+  // tokens[i] = the token drawn for specs[i] (rows index the last Forward's logit rows).
+  Status Sample(const std::vector<kernels::SampleSpec>& specs, std::vector<int32_t>* tokens);
 
   const ModelConfig& config() const { return config_; }
   const ShardPlan& shard() const { return shard_; }
@@ -67,6 +77,14 @@ class LlamaModel {
   struct Layer;
   LlamaModel() = default;
   Status Allocate();
+  Status Reduce(const kernels::Tensor& partial);
+  // Embedding, every layer and the final norm over the first t rows of the input buffers.
+  Status Layers(int64_t t, const kernels::AttentionBatch& batch);
+  Status EnsureLogitRows(int64_t rows);
+  void ProjectLogits(int64_t rows);
+  // The graph bucket for a plan, or 0 to run it op by op.
+  int64_t GraphBucket(const StepPlan& plan) const;
+  Status ForwardGraph(const StepPlan& plan, int64_t bucket);
 
   ModelConfig config_;
   ShardPlan shard_;
@@ -87,7 +105,11 @@ class LlamaModel {
   int32_t *ids_ = nullptr, *slots_ = nullptr, *logit_rows_ = nullptr, *query_start_ = nullptr,
           *context_lens_ = nullptr, *block_tables_ = nullptr, *copy_src_ = nullptr,
           *copy_dst_ = nullptr;
-  std::vector<float> host_cos_, host_sin_, gathered_;
+  std::vector<float> host_cos_, host_sin_, gathered_, staging_;
+  kernels::SampleSpec* specs_dev_ = nullptr;
+  int32_t* tokens_dev_ = nullptr;
+  int64_t sample_capacity_ = 0;
+  std::map<int64_t, int> graphs_;  // bucket -> backend graph id
 };
 
 }  // namespace breakeven::engine

@@ -99,6 +99,15 @@ class DummyWeights final : public WeightSource {
     }
     return Status::Ok();
   }
+  std::optional<kernels::UniformFill> DeviceFill(const std::string& name,
+                                                 const std::vector<int64_t>& shape,
+                                                 int64_t row_begin,
+                                                 int64_t col_begin) const override {
+    kernels::UniformFill f = DummyFill(seed_, name, shape);
+    f.row_begin = row_begin;
+    f.col_begin = col_begin;
+    return f;
+  }
 
  private:
   ModelConfig config_;
@@ -333,16 +342,33 @@ std::string LayerTensor(int64_t layer, const char* suffix) {
   return fmt::format("model.layers.{}.{}", layer, suffix);
 }
 
+kernels::UniformFill DummyFill(uint64_t seed, const std::string& name,
+                               const std::vector<int64_t>& shape) {
+  kernels::UniformFill f;
+  f.key = SplitMix64(seed ^ Fnv1a(name));
+  f.full_cols = shape.size() > 1 ? shape[1] : shape[0];
+  if (name.find("norm") != std::string::npos) {
+    f.offset = 1.0f;
+    f.scale = 0.1f;
+  } else if (EndsWith(name, ".bias")) {
+    f.scale = 0.1f;
+  } else if (name == kEmbedTokens || name == kLmHead) {
+    f.scale = 0.5f;
+  } else {
+    f.scale = std::sqrt(3.0f / static_cast<float>(f.full_cols));
+  }
+  return f;
+}
+
 float DummyValue(uint64_t seed, const std::string& name, const std::vector<int64_t>& shape,
                  int64_t row, int64_t col) {
-  int64_t cols = shape.size() > 1 ? shape[1] : shape[0];
-  uint64_t index = static_cast<uint64_t>(row * cols + col);
-  uint64_t bits = SplitMix64(SplitMix64(seed ^ Fnv1a(name)) + index);
+  const kernels::UniformFill f = DummyFill(seed, name, shape);
+  uint64_t index = static_cast<uint64_t>(row * f.full_cols + col);
+  uint64_t bits = SplitMix64(f.key + index);
   float u = static_cast<float>(static_cast<double>(bits >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-  if (name.find("norm") != std::string::npos) return 1.0f + 0.1f * u;
-  if (EndsWith(name, ".bias")) return 0.1f * u;
-  if (name == kEmbedTokens || name == kLmHead) return 0.5f * u;
-  return u * std::sqrt(3.0f / static_cast<float>(cols));
+  // Rounded multiply, then add (offset 0 adds nothing): what FillUniform does on a device.
+  volatile float scaled = f.scale * u;
+  return f.offset + scaled;
 }
 
 std::unique_ptr<WeightSource> MakeDummyWeights(const ModelConfig& config, uint64_t seed) {

@@ -11,11 +11,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "engine/model_config.h"
+#include "kernels/backend.h"
 #include "kernels/dtype.h"
 
 namespace breakeven::engine {
@@ -31,6 +33,16 @@ class WeightSource {
   // 4096x1024").
   virtual Status Read(const std::string& name, const std::vector<int64_t>& shape, int64_t row_begin,
                       int64_t rows, int64_t col_begin, int64_t cols, DType dtype, void* dst) = 0;
+  // For sources whose values are a formula (dummy weights): the same block as Read, described
+  // so a backend can make it where it lives (Backend::FillUniform), with no host copy of the
+  // model. Nothing for sources that read files.
+  virtual std::optional<kernels::UniformFill> DeviceFill(const std::string& name,
+                                                         const std::vector<int64_t>& shape,
+                                                         int64_t row_begin,
+                                                         int64_t col_begin) const {
+    (void)name, (void)shape, (void)row_begin, (void)col_begin;
+    return std::nullopt;
+  }
 };
 
 // Opens `spec`: "dummy" (config from the catalog entry `model`), a Hugging Face model directory,
@@ -47,6 +59,9 @@ Result<std::unique_ptr<WeightSource>> OpenGguf(const std::string& path, ModelCon
 // variance of outputs for unit inputs); norm weights 1 +- 0.1; biases +-0.1; embeddings +-0.5.
 float DummyValue(uint64_t seed, const std::string& name, const std::vector<int64_t>& shape,
                  int64_t row, int64_t col);
+// The same values as a formula for Backend::FillUniform (row_begin and col_begin left 0).
+kernels::UniformFill DummyFill(uint64_t seed, const std::string& name,
+                               const std::vector<int64_t>& shape);
 
 // The GGUF (llama.cpp) name of a Hugging Face tensor name: "model.layers.3.mlp.up_proj.weight"
 // -> "blk.3.ffn_up.weight".

@@ -2,10 +2,12 @@
 
 #include <fstream>
 
+#include "engine/communicator.h"
 #include "engine/model.h"
 #include "engine/sharding.h"
 #include "engine/weights.h"
 #include "kernels/backend.h"
+#include "kernels/device.h"
 #include "node/scheduler_store.h"
 
 namespace breakeven::node {
@@ -33,6 +35,32 @@ nlohmann::ordered_json MetricsJson(const bench::ServingMetrics& m) {
           {"tpot_ms", SummaryJson(m.tpot_ms)},
           {"itl_ms", SummaryJson(m.itl_ms)},
           {"e2e_ms", SummaryJson(m.e2e_ms)}};
+}
+
+// NCCL for the tensors, with a host group for the step plans: shared memory when every rank
+// listens on the same address (one host), Gloo otherwise. Each rank publishes its --host under
+// "<group>/hosts/<rank>" and reads everyone's, so all ranks make the same choice.
+Result<std::unique_ptr<engine::Communicator>> CreateNcclGroup(engine::Store& store,
+                                                              const engine::GroupOptions& go,
+                                                              const kernels::Backend& backend) {
+  BE_RETURN_IF_ERROR(store.Set(fmt::format("{}/hosts/{}", go.prefix, go.rank), go.host));
+  bool one_host = true;
+  for (int r = 0; r < go.world_size; ++r) {
+    BE_ASSIGN_OR_RETURN(std::string host,
+                        store.Get(fmt::format("{}/hosts/{}", go.prefix, r), go.timeout));
+    one_host = one_host && host == go.host;
+  }
+  std::unique_ptr<engine::Communicator> host_group;
+  if (one_host) {
+    BE_ASSIGN_OR_RETURN(host_group, engine::CreateSharedMemoryCommunicator(store, go));
+  } else {
+    BE_ASSIGN_OR_RETURN(host_group, engine::CreateGlooCommunicator(store, go));
+  }
+  engine::GroupOptions nccl = go;
+  nccl.prefix = go.prefix + "/nccl";
+  return engine::CreateNcclCommunicator(store, nccl, backend.native_stream(),
+                                        static_cast<int>(backend.device().index),
+                                        std::move(host_group));
 }
 
 void FillLatency(const bench::Summary& s, v1::LatencySummary* out) {
@@ -124,6 +152,14 @@ v1::PointResult ToPointResult(const bench::PointRun& run, int index, int planned
 }
 
 Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
+  if (o.collectives != "shm" && o.collectives != "gloo" && o.collectives != "nccl") {
+    return InvalidArgument("--collectives: '{}' is not shm, gloo or nccl", o.collectives);
+  }
+  if (o.collectives == "nccl" && o.backend != "cuda") {
+    return InvalidArgument(
+        "--collectives nccl needs --backend cuda (NCCL moves GPU memory), not --backend {}",
+        o.backend);
+  }
   engine::ModelConfig config;
   BE_ASSIGN_OR_RETURN(auto source, engine::OpenWeights(o.weights, o.model, o.seed, &config));
   BE_ASSIGN_OR_RETURN(engine::ShardPlan shard, engine::ShardPlan::Make(config, o.tp, o.rank));
@@ -132,6 +168,15 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
 
   kernels::BackendOptions bo;
   bo.threads = o.threads;
+  if (o.backend == "cuda") {
+    // A node agent gives each rank one device (CUDA_VISIBLE_DEVICES); a standalone run on a
+    // machine with several spreads the ranks over the ones it sees.
+    int cuda_devices = 0;
+    for (const kernels::DeviceInfo& d : kernels::DiscoverDevices().devices) {
+      if (d.kind == kernels::DeviceKind::kCuda) ++cuda_devices;
+    }
+    if (cuda_devices > 0) bo.device = o.rank % cuda_devices;
+  }
   BE_ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(o.backend, bo));
 
   // Fail early, with numbers, when the shard cannot fit.
@@ -168,12 +213,13 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
     } else if (o.collectives == "shm") {
       BE_ASSIGN_OR_RETURN(comm, engine::CreateSharedMemoryCommunicator(*store, go));
     } else {
-      return InvalidArgument("--collectives: '{}' is not shm or gloo", o.collectives);
+      BE_ASSIGN_OR_RETURN(comm, CreateNcclGroup(*store, go, *backend));
     }
   }
 
   engine::ModelOptions mo;
   mo.weight_dtype = o.weight_dtype;
+  mo.graphs = o.graphs;
   mo.block_size = o.block_size;
   mo.max_tokens_per_step = o.engine.max_num_batched_tokens;
   const int64_t workload_len = workload.input_tokens + workload.output_tokens;
@@ -182,8 +228,9 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
                                                     std::max<int64_t>(workload_len, 4096));
   if (workload_len > mo.max_model_len) {
     return InvalidArgument(
-        "workload {}: {} prompt + {} output tokens exceed {}'s context limit of {} tokens", workload.name,
-        workload.input_tokens, workload.output_tokens, config.name, mo.max_model_len);
+        "workload {}: {} prompt + {} output tokens exceed {}'s context limit of {} tokens",
+        workload.name, workload.input_tokens, workload.output_tokens, config.name,
+        mo.max_model_len);
   }
   const int64_t block_bytes = engine::KvCacheStorage::BlockBytes(
       config.num_layers, o.block_size, shard.num_kv_heads, config.head_dim);

@@ -26,6 +26,7 @@ struct WorkerOptions {
   std::string weights = "dummy";  // dummy, a Hugging Face directory or a .gguf file
   uint64_t seed = 0;              // dummy weights and prompts
   DType weight_dtype = DType::kF32;
+  bool graphs = true;  // capture decode steps as graphs where the backend can (CUDA)
   int tp = 1;
   int rank = 0;
   std::string store_dir;            // FileStore directory shared by the group (standalone)
@@ -33,7 +34,7 @@ struct WorkerOptions {
   std::string token;                // the cluster token, for the scheduler
   std::string group = "bench";      // key prefix in the store: run id and attempt
   std::string host = "127.0.0.1";   // address this rank listens on for its peers (gloo)
-  std::string collectives = "shm";  // shm (ranks on one host) or gloo (TCP)
+  std::string collectives = "shm";  // shm (one host), gloo (TCP) or nccl (backend cuda)
   Millis timeout{60000};            // rendezvous and every collective
   std::string backend = "cpu";
   int threads = 0;  // 0: cores / tp

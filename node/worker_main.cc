@@ -64,12 +64,18 @@ int main(int argc, char** argv) {
   app.add_option("--group", o.group, "rendezvous key prefix (run id / attempt)")
       ->capture_default_str();
   app.add_option("--host", o.host, "address to listen on for peers (gloo)")->capture_default_str();
-  app.add_option("--collectives", o.collectives, "shm (one host) or gloo (TCP)")
+  app.add_option("--collectives", o.collectives,
+                 "shm (one host), gloo (TCP) or nccl (--backend cuda only: tensors through "
+                 "NCCL, step plans over shm when every rank has the same --host, else gloo)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"shm", "gloo"}));
+      ->check(CLI::IsMember({"shm", "gloo", "nccl"}));
   app.add_option("--timeout-ms", timeout_ms, "deadline of rendezvous and collectives")
       ->capture_default_str();
   app.add_option("--backend", o.backend, "compute backend")->capture_default_str();
+  std::string graphs = "on";
+  app.add_option("--graphs", graphs, "decode steps as CUDA graphs (cuda backend): on or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--threads", o.threads, "threads for matrix products (0: cores / tp)")
       ->capture_default_str();
   app.add_option("--kv-cache-mib", o.kv_cache_mib, "KV cache per rank")->capture_default_str();
@@ -145,6 +151,7 @@ int main(int argc, char** argv) {
   auto parsed = ParseDType(dtype);
   if (!parsed) return fail(InvalidArgument("--dtype: '{}' is not f32, bf16 or f16", dtype));
   o.weight_dtype = *parsed;
+  o.graphs = graphs == "on";
   if (o.rank < 0 || o.rank >= o.tp)
     return fail(InvalidArgument("--rank {} is outside --tp {}", o.rank, o.tp));
   if (o.tp > 1 && o.store_dir.empty() && o.scheduler.empty())

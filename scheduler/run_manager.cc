@@ -376,7 +376,9 @@ Status RunManager::StartAttempt(Active& run, const Placement& placement) {
     bandwidth += s.bandwidth_gb_s;
     tflops += s.matmul_tflops;
   }
-  const std::string collectives = placement.multi_host() ? "gloo" : "shm";
+  // GPU ranks exchange tensors through NCCL (step plans still go over shm or Gloo); CPU ranks
+  // through shared memory on one host and Gloo across hosts.
+  const std::string collectives = !cpu ? "nccl" : placement.multi_host() ? "gloo" : "shm";
   db::AttemptRow a;
   a.run_id = next.id;
   a.attempt = next.attempt;

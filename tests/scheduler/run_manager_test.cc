@@ -225,6 +225,36 @@ TEST_F(RunManagerTest, RunGoesFromPlacementToStoredResults) {
   EXPECT_EQ(second[0].second.threads_per_rank(), 2u) << "4 cores split over 2 ranks";
 }
 
+TEST_F(RunManagerTest, GpuRunsAreAssignedTheCudaBackendAndNccl) {
+  v1::RegisterNode req;
+  req.set_name("gpu-1");
+  for (int i = 0; i < 2; ++i) {
+    auto* d = req.add_devices();
+    d->set_kind(v1::DEVICE_KIND_CUDA);
+    d->set_index(static_cast<uint32_t>(i));
+    d->set_name("NVIDIA H200");
+    d->set_memory_bytes(uint64_t{141} << 30);
+    d->set_compute_units(132);
+  }
+  auto reg = registry_->Register(req, {"boot-gpu-1", "0.1.0", "127.0.0.1:1"}, 7);
+  ASSERT_TRUE(reg.ok()) << reg.status().message();
+  v1::SubmitMatrixReply reply = Submit(R"(name: gpu
+models: [tiny-15m]
+workloads: ["32/8"]
+tensor_parallel: [2]
+devices: [H200]
+kv_cache_mib: 16
+load: {pattern: sync, duration_s: 1, warmup_s: 0}
+)");
+  ASSERT_EQ(reply.runs_size(), 1);
+  EXPECT_EQ(reply.runs(0).state(), v1::RUN_STATE_STARTING) << reply.runs(0).reason();
+  auto assigned = TakeAssignments();
+  ASSERT_EQ(assigned.size(), 1u);
+  EXPECT_EQ(assigned[0].second.backend(), "cuda");
+  // Tensors through NCCL on the GPUs; the step plans keep a host group.
+  EXPECT_EQ(assigned[0].second.collectives(), "nccl");
+}
+
 TEST_F(RunManagerTest, FailedAttemptIsRetriedThenFails) {
   const uint64_t a = AddNode("a", 1);
   v1::SubmitMatrixReply reply = Submit(R"(name: retry
