@@ -30,6 +30,7 @@
 #include "bench/local_run.h"
 #include "bench/roofline.h"
 #include "engine/catalog.h"
+#include "kernels/calibration.h"
 #include "kernels/device.h"
 
 namespace breakeven::bench {
@@ -51,11 +52,15 @@ struct Options {
   int64_t prefill_tokens = 512;
   int repeats = 3;
   std::string collectives = "shm";
+  std::string backend = "cpu";
+  std::string dtype = "f32";
+  std::string json_out;
 };
 
 struct Decode {
   int tp = 1;
   int batch = 1;
+  bool graphs = true;
   double step_ms = 0;
   double tokens_per_s = 0;
   double bytes_per_step = 0;
@@ -67,28 +72,41 @@ struct Decode {
 };
 
 Result<ordered_json> RunOnce(const Options& o, int tp, int64_t batch, int64_t in, int64_t out,
-                             int64_t requests) {
+                             int64_t requests, bool graphs = true) {
   LocalRunOptions r;
+  r.graphs = graphs;
   r.model = o.model;
   r.tp = tp;
   r.collectives = o.collectives;
   r.workload = fmt::format("{}:{}", in, out);
   r.concurrency = batch;
   r.requests = requests;
+  r.backend = o.backend;
+  r.dtype = o.dtype;
   // Room for the whole batch (no preemption), small enough that peak RSS shows weights + cache
-  // rather than an untouched pool.
-  r.kv_cache_mib = 256;
+  // rather than an untouched pool: the batch's tokens plus a quarter, at least 256 MiB.
+  auto config = engine::FindModel(o.model);
+  if (!config.ok()) return config.status();
+  const double kv_per_token =
+      2.0 * config->num_layers * config->num_kv_heads / tp * config->head_dim * sizeof(float);
+  const double need = 1.25 * batch * (in + out + 32) * kv_per_token / 1048576.0;
+  r.kv_cache_mib = std::max<int64_t>(256, static_cast<int64_t>(need));
+  // Every prompt of the batch in the first step, so that the decode steps TPOT measures are all
+  // batch-sized decodes rather than decodes mixed with other requests' prefill chunks.
+  r.max_num_batched_tokens = std::max<int64_t>(2048, batch * in);
   return RunLocalBenchmark(r);
 }
 
-Result<Decode> MeasureDecode(const Options& o, int tp, int batch, const Bandwidth& bw) {
+Result<Decode> MeasureDecode(const Options& o, int tp, int batch, const Bandwidth& bw,
+                             bool graphs = true) {
   Decode d;
   d.tp = tp;
   d.batch = batch;
+  d.graphs = graphs;
   std::vector<double> steps;
   for (int i = 0; i < o.repeats; ++i) {
     BE_ASSIGN_OR_RETURN(ordered_json r,
-                        RunOnce(o, tp, batch, o.input_tokens, o.output_tokens, batch));
+                        RunOnce(o, tp, batch, o.input_tokens, o.output_tokens, batch, graphs));
     steps.push_back(r["metrics"]["tpot_ms"]["p50"].get<double>());
     const auto& roof = r["roofline_inputs"];
     // Decode steps see contexts from input+1 to input+output tokens: on average the midpoint.
@@ -103,7 +121,9 @@ Result<Decode> MeasureDecode(const Options& o, int tp, int batch, const Bandwidt
   d.step_ms = Median(steps);
   d.tokens_per_s = batch * 1000.0 / d.step_ms;
   d.mbu = d.bytes_per_step / (d.step_ms / 1000.0) / (bw.copy_gb_per_s * 1e9);
-  d.mbu_stream = d.bytes_per_step / (d.step_ms / 1000.0) / (bw.matvec_gb_per_s * 1e9);
+  d.mbu_stream = bw.matvec_gb_per_s > 0
+                     ? d.bytes_per_step / (d.step_ms / 1000.0) / (bw.matvec_gb_per_s * 1e9)
+                     : 0;
   return d;
 }
 
@@ -122,17 +142,42 @@ int Main(int argc, char** argv) {
   app.add_option("--repeats", o.repeats, "runs per figure; medians are reported")
       ->capture_default_str();
   app.add_option("--collectives", o.collectives, "shm or gloo")->capture_default_str();
+  app.add_option("--backend", o.backend, "cpu, or cuda (the roofline is then the GPU's)")
+      ->capture_default_str();
+  app.add_option("--dtype", o.dtype, "weight type: f32, bf16 or f16")->capture_default_str();
+  app.add_option("--json-out", o.json_out, "also write the JSON rows to this file");
   CLI11_PARSE(app, argc, argv);
+  if (o.backend != "cpu" && o.backend != "cuda") {
+    fmt::print(stderr, "breakeven-engine-bench: --backend: '{}' is not cpu or cuda\n", o.backend);
+    return 1;
+  }
 
   auto config = engine::FindModel(o.model);
   if (!config.ok()) {
     fmt::print(stderr, "breakeven-engine-bench: {}\n", config.status().message());
     return 1;
   }
+  const bool gpu = o.backend == "cuda";
   const int cores = static_cast<int>(kernels::DescribeCpu().compute_units);
-  const std::string cpu = kernels::DescribeCpu().name;
-  fmt::print(stderr, "measuring bandwidth and the OpenBLAS rate on {} ({} cores)...\n", cpu, cores);
-  Bandwidth bw = MeasureBandwidth(size_t{512} << 20, cores, 5);
+  std::string device = kernels::DescribeCpu().name;
+  Bandwidth bw;
+  double gemm_rate = 0;
+  if (gpu) {
+    // The GPU's two ceilings: a device-to-device copy and a large cuBLAS bf16 product.
+    fmt::print(stderr, "calibrating CUDA device 0...\n");
+    auto cal = kernels::CalibrateCuda(0, {});
+    if (!cal.ok()) {
+      fmt::print(stderr, "breakeven-engine-bench: {}\n", cal.status().message());
+      return 1;
+    }
+    device = cal->device;
+    bw.copy_gb_per_s = cal->copy_bytes_per_s / 1e9;
+    gemm_rate = cal->matmul_flops_per_s;
+  } else {
+    fmt::print(stderr, "measuring bandwidth and the OpenBLAS rate on {} ({} cores)...\n", device,
+               cores);
+    bw = MeasureBandwidth(size_t{512} << 20, cores, 5);
+  }
 
   // The prefill's matrix products, as OpenBLAS would run them.
   const engine::ModelConfig& c = *config;
@@ -145,7 +190,8 @@ int Main(int argc, char** argv) {
     shapes.push_back({t, h, c.intermediate_size});
   }
   shapes.push_back({1, c.vocab_size, h});
-  const double gemm_rate = MeasureSgemmRate(shapes, cores, o.repeats);
+  if (!gpu) gemm_rate = MeasureSgemmRate(shapes, cores, o.repeats);
+  const std::string rate_name = gpu ? "cuBLAS bf16 (8192^3)" : "OpenBLAS on the same shapes";
   double prefill_flops = 0;
   for (const GemmShape& s : shapes) prefill_flops += 2.0 * s.m * s.n * s.k;
 
@@ -161,10 +207,22 @@ int Main(int argc, char** argv) {
       decodes.push_back(*d);
     }
   }
+  if (gpu) {
+    // What the graphs buy: batch 1 again with every kernel launched one by one.
+    fmt::print(stderr, "decode: tp 1 batch 1 without CUDA graphs...\n");
+    Result<Decode> d = MeasureDecode(o, 1, 1, bw, /*graphs=*/false);
+    if (!d.ok()) {
+      fmt::print(stderr, "breakeven-engine-bench: {}\n", d.status().message());
+      return 1;
+    }
+    decodes.push_back(*d);
+  }
   fmt::print(stderr, "prefill: {} tokens...\n", o.prefill_tokens);
   std::vector<double> ttft;
   for (int i = 0; i < o.repeats; ++i) {
-    auto r = RunOnce(o, 1, 1, o.prefill_tokens, 2, 1);
+    // On a GPU the first request of a process also pays for loading cuBLAS's kernels: three
+    // one-at-a-time requests, the median of their times to first token.
+    auto r = RunOnce(o, 1, 1, o.prefill_tokens, 2, gpu ? 3 : 1);
     if (!r.ok()) {
       fmt::print(stderr, "breakeven-engine-bench: {}\n", r.status().message());
       return 1;
@@ -174,12 +232,17 @@ int Main(int argc, char** argv) {
   const double prefill_ms = Median(ttft);
   const double prefill_rate = prefill_flops / (prefill_ms / 1000.0);
 
-  fmt::print("{} on {} ({} cores), fp32 weights, collectives {}; medians of {} runs\n\n", o.model,
-             cpu, cores, o.collectives, o.repeats);
-  fmt::print(
-      "bandwidth: copy {:.1f} GB/s (read + write), matrix x vector stream {:.1f} GB/s; "
-      "OpenBLAS sgemm on the prefill shapes: {:.1f} GFLOP/s\n\n",
-      bw.copy_gb_per_s, bw.matvec_gb_per_s, gemm_rate / 1e9);
+  fmt::print("{} on {} ({} backend), {} weights, collectives {}; medians of {} runs\n\n", o.model,
+             device, o.backend, o.dtype, o.collectives, o.repeats);
+  if (gpu) {
+    fmt::print("bandwidth: copy {:.1f} GB/s (read + write); cuBLAS bf16 8192^3: {:.1f} TFLOP/s\n\n",
+               bw.copy_gb_per_s, gemm_rate / 1e12);
+  } else {
+    fmt::print(
+        "bandwidth: copy {:.1f} GB/s (read + write), matrix x vector stream {:.1f} GB/s; "
+        "OpenBLAS sgemm on the prefill shapes: {:.1f} GFLOP/s\n\n",
+        bw.copy_gb_per_s, bw.matvec_gb_per_s, gemm_rate / 1e9);
+  }
   fmt::print("{:>3}  {:>5}  {:>8}  {:>9}  {:>10}  {:>6}  {:>7}  {:>10}  {:>9}  {:>9}  {:>8}\n",
              "TP", "BATCH", "STEP", "TOKENS/S", "BYTES/STEP", "MBU", "MBU", "BATCH_GAIN",
              "RSS/RANK", "WEIGHTS", "KV");
@@ -189,50 +252,70 @@ int Main(int argc, char** argv) {
   for (const Decode& d : decodes) {
     double base = 0;
     for (const Decode& b : decodes) {
-      if (b.tp == d.tp && b.batch == 1) base = b.tokens_per_s;
+      if (b.tp == d.tp && b.batch == 1 && b.graphs) base = b.tokens_per_s;
     }
     fmt::print(
         "{:>3}  {:>5}  {:>8.2f}  {:>9.1f}  {:>10.1f}  {:>6.1f}  {:>7.1f}  {:>10.2f}  {:>9.1f}  "
-        "{:>9.1f}  {:>8.1f}\n",
+        "{:>9.1f}  {:>8.1f}{}\n",
         d.tp, d.batch, d.step_ms, d.tokens_per_s, d.bytes_per_step / 1e6, 100 * d.mbu,
         100 * d.mbu_stream, base > 0 ? d.tokens_per_s / base : 0.0, d.peak_rss_mib, d.weights_mib,
-        d.kv_cache_mib);
+        d.kv_cache_mib, d.graphs ? "" : "  (without CUDA graphs)");
   }
   fmt::print(
       "\nprefill of {} tokens at tp 1: {:.1f} ms, {:.1f} GFLOP/s of matmul = {:.1f}% of "
-      "OpenBLAS on the same shapes\n\n",
-      o.prefill_tokens, prefill_ms, prefill_rate / 1e9, 100 * prefill_rate / gemm_rate);
+      "{}\n\n",
+      o.prefill_tokens, prefill_ms, prefill_rate / 1e9, 100 * prefill_rate / gemm_rate, rate_name);
 
-  ordered_json machine = {{"cpu", cpu},
-                          {"cores", cores},
-                          {"copy_gb_per_s", bw.copy_gb_per_s},
-                          {"matvec_gb_per_s", bw.matvec_gb_per_s},
-                          {"sgemm_gflops", gemm_rate / 1e9}};
+  ordered_json machine = {
+      {gpu ? "gpu" : "cpu", device},
+      {"backend", o.backend},
+      {"cores", cores},
+      {"copy_gb_per_s", bw.copy_gb_per_s},
+      {"matvec_gb_per_s", bw.matvec_gb_per_s},
+      {gpu ? "gemm_tflops" : "sgemm_gflops", gpu ? gemm_rate / 1e12 : gemm_rate / 1e9}};
+  std::vector<ordered_json> rows;
   for (const Decode& d : decodes) {
-    fmt::print("{}\n", ordered_json{{"bench", "decode"},
-                                    {"model", o.model},
-                                    {"tp", d.tp},
-                                    {"batch", d.batch},
-                                    {"collectives", o.collectives},
-                                    {"step_ms", d.step_ms},
-                                    {"tokens_per_s", d.tokens_per_s},
-                                    {"bytes_per_step", d.bytes_per_step},
-                                    {"mbu_of_copy_bandwidth", d.mbu},
-                                    {"mbu_of_matvec_stream", d.mbu_stream},
-                                    {"peak_rss_mib_rank0", d.peak_rss_mib},
-                                    {"weights_mib_per_rank", d.weights_mib},
-                                    {"kv_cache_mib_per_rank", d.kv_cache_mib},
-                                    {"machine", machine}}
-                           .dump());
+    double base = 0;
+    for (const Decode& b : decodes) {
+      if (b.tp == d.tp && b.batch == 1 && b.graphs) base = b.tokens_per_s;
+    }
+    rows.push_back(ordered_json{{"bench", "decode"},
+                                {"model", o.model},
+                                {"tp", d.tp},
+                                {"batch", d.batch},
+                                {"graphs", d.graphs},
+                                {"collectives", o.collectives},
+                                {"step_ms", d.step_ms},
+                                {"tokens_per_s", d.tokens_per_s},
+                                {"bytes_per_step", d.bytes_per_step},
+                                {"mbu_of_copy_bandwidth", d.mbu},
+                                {"mbu_of_matvec_stream", d.mbu_stream},
+                                {"peak_rss_mib_rank0", d.peak_rss_mib},
+                                {"weights_mib_per_rank", d.weights_mib},
+                                {"kv_cache_mib_per_rank", d.kv_cache_mib},
+                                {"dtype", o.dtype},
+                                {"batch_gain", base > 0 ? d.tokens_per_s / base : 0.0},
+                                {"machine", machine}});
   }
-  fmt::print("{}\n", ordered_json{{"bench", "prefill"},
-                                  {"model", o.model},
-                                  {"tokens", o.prefill_tokens},
-                                  {"ttft_ms", prefill_ms},
-                                  {"matmul_gflops", prefill_rate / 1e9},
-                                  {"fraction_of_openblas", prefill_rate / gemm_rate},
-                                  {"machine", machine}}
-                         .dump());
+  rows.push_back(
+      ordered_json{{"bench", "prefill"},
+                   {"model", o.model},
+                   {"tokens", o.prefill_tokens},
+                   {"dtype", o.dtype},
+                   {"ttft_ms", prefill_ms},
+                   {"matmul_gflops", prefill_rate / 1e9},
+                   {gpu ? "fraction_of_cublas" : "fraction_of_openblas", prefill_rate / gemm_rate},
+                   {"machine", machine}});
+  for (const ordered_json& row : rows) fmt::print("{}\n", row.dump());
+  if (!o.json_out.empty()) {
+    std::FILE* f = std::fopen(o.json_out.c_str(), "w");
+    if (f == nullptr) {
+      fmt::print(stderr, "breakeven-engine-bench: --json-out: cannot write '{}'\n", o.json_out);
+      return 1;
+    }
+    fmt::print(f, "{}\n", ordered_json(rows).dump(2));
+    std::fclose(f);
+  }
   return 0;
 }
 

@@ -88,6 +88,8 @@ Result<ordered_json> RunLocalBenchmark(const LocalRunOptions& o) {
                                      group,
                                      "--backend",
                                      o.backend,
+                                     "--graphs",
+                                     o.graphs ? "on" : "off",
                                      "--seed",
                                      std::to_string(o.seed),
                                      "--threads",

@@ -22,6 +22,7 @@ struct LocalRunOptions {
   int64_t concurrency = 1;
   int64_t requests = 8;
   std::string backend = "cpu";
+  bool graphs = true;  // CUDA graphs for decode steps (cuda backend)
   uint64_t seed = 0;
   int threads = 0;  // per rank; 0 = cores / tp
   int64_t kv_cache_mib = 1024;
