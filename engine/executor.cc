@@ -263,19 +263,30 @@ Status Executor::Step() {
   }
   for (Sequence* seq : done) EmitFinished(*seq, seq->finish);
 
-  std::lock_guard lock(mu_);
-  ++stats_.steps;
-  stats_.step_seconds += seconds;
-  stats_.preemptions += schedule.preempted;
+  StepStats step;
+  step.sequences = static_cast<int64_t>(schedule.chunks.size());
+  step.preempted = schedule.preempted;
   for (const ScheduledChunk& c : schedule.chunks) {
     // A decode row feeds the one token sampled last step; everything else is (re)prefill.
     bool decode = c.count == 1 && c.start >= c.seq->prompt_len;
-    (decode ? stats_.decode_tokens : stats_.prefill_tokens) += c.count;
+    (decode ? step.decode_tokens : step.prefill_tokens) += c.count;
   }
-  stats_.peak_running =
-      std::max<int64_t>(stats_.peak_running, static_cast<int64_t>(batcher_.running()));
-  stats_.peak_kv_blocks = std::max(stats_.peak_kv_blocks, batcher_.blocks().used_blocks());
-  if (!ready_.empty()) response_cv_.notify_all();
+  step.kv_blocks_used = batcher_.blocks().used_blocks();
+  step.kv_blocks_total = batcher_.blocks().num_blocks();
+  step.seconds = seconds;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.steps;
+    stats_.step_seconds += seconds;
+    stats_.preemptions += schedule.preempted;
+    stats_.decode_tokens += step.decode_tokens;
+    stats_.prefill_tokens += step.prefill_tokens;
+    stats_.peak_running =
+        std::max<int64_t>(stats_.peak_running, static_cast<int64_t>(batcher_.running()));
+    stats_.peak_kv_blocks = std::max(stats_.peak_kv_blocks, step.kv_blocks_used);
+    if (!ready_.empty()) response_cv_.notify_all();
+  }
+  if (config_.on_step) config_.on_step(step);
   return Status::Ok();
 }
 

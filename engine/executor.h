@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,9 +30,23 @@ namespace breakeven::engine {
 
 using RequestId = uint64_t;
 
+// What one engine step did, handed to EngineConfig::on_step (live metrics).
+struct StepStats {
+  int64_t sequences = 0;       // sequences that ran a chunk in the step (the batch size)
+  int64_t prefill_tokens = 0;  // prompt (and recomputed) tokens in the step
+  int64_t decode_tokens = 0;   // single-token decode rows in the step
+  int64_t preempted = 0;       // sequences preempted to make room for the step
+  int64_t kv_blocks_used = 0;  // KV cache blocks held after the step
+  int64_t kv_blocks_total = 0;
+  double seconds = 0;  // the forward pass and sampling
+};
+
 struct EngineConfig {
   int64_t max_num_batched_tokens = 2048;  // token budget per step (prefill chunks + decodes)
   int64_t max_num_seqs = 64;              // sequences per step
+  // Called on the step thread after every step, outside the executor's lock; it delays the
+  // next step by its own running time, so keep it to a few atomic updates. Empty: not called.
+  std::function<void(const StepStats&)> on_step;
 };
 
 struct GenerationRequest {

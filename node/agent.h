@@ -69,6 +69,9 @@ class NodeAgent {
   uint64_t registrations() const { return registrations_.load(); }
   uint64_t node_id() const { return node_id_.load(); }
   size_t unacknowledged_events() const;
+  // Worker processes of the run attempts on this node (0 without a worker binary). Valid until
+  // Stop.
+  int workers_running() const { return supervisor_ ? supervisor_->WorkersRunning() : 0; }
 
  private:
   awaitable<void> ControlLoop();

@@ -1,11 +1,13 @@
 // breakeven-node: the agent on each host. Discovers and calibrates devices, registers with the
 // scheduler, heartbeats, and runs the benchmark workers the scheduler assigns, until stopped.
+// With --http it also serves /metrics and /healthz for Prometheus.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "bench/local_run.h"
@@ -16,6 +18,9 @@
 #include "kernels/device.h"
 #include "node/agent.h"
 #include "node/inventory.h"
+#include "node/metrics_endpoint.h"
+#include "node/node_metrics.h"
+#include "node/nvml.h"
 
 using namespace breakeven;
 
@@ -43,7 +48,7 @@ int main(int argc, char** argv) {
   bool no_calibrate = false;
   int64_t cpu_memory_mib = 0;
   unsigned cpu_cores = 0;
-  std::string worker_binary, work_dir, worker_host;
+  std::string worker_binary, work_dir, worker_host, http;
 
   CLI::App app{"breakeven-node: registers this host's devices with the breakeven scheduler"};
   app.set_version_flag("--version", kVersion);
@@ -77,6 +82,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   // The earlier spelling of --calibrate off, kept for scripts.
   app.add_flag("--no-calibrate", no_calibrate)->group("");
+  app.add_option("--http", http,
+                 "HOST:PORT to serve Prometheus /metrics and /healthz on (default: none); rank-0 "
+                 "workers then serve theirs on HOST with a free port");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -89,6 +97,12 @@ int main(int argc, char** argv) {
   auto token = LoadTokenFile(token_file, "--token-file");
   if (!token.ok()) return Fail(token.status());
   if (name.empty()) return Fail(InvalidArgument("--name must not be empty"));
+  std::optional<HostPort> http_address;
+  if (!http.empty()) {
+    auto parsed = ParseHostPort(http, "--http", /*allow_port_zero=*/true);
+    if (!parsed.ok()) return Fail(parsed.status());
+    http_address = *parsed;
+  }
   if (Status s = InitLogging("node", log_level); !s.ok()) return Fail(s);
 
   // Block the stop signals before any thread starts, so only sigwait below sees them.
@@ -127,12 +141,33 @@ int main(int argc, char** argv) {
   config.supervisor.worker_binary = worker_binary;
   config.supervisor.work_dir = work_dir;
   config.worker_host = worker_host;
+  if (http_address) config.supervisor.metrics_host = http_address->host;
+  const std::vector<v1::Device> registered = devices;
   node::NodeAgent agent(config, std::move(devices));
+
+  // The scrape runs on the endpoint's thread: the heartbeat keeps its own.
+  std::unique_ptr<node::NodeMetrics> metrics;
+  std::unique_ptr<node::MetricsEndpoint> endpoint;
+  if (http_address) {
+    std::string nvml_note;
+    std::unique_ptr<node::Nvml> nvml = node::Nvml::Load("libnvidia-ml.so.1", &nvml_note);
+    if (!nvml) spdlog::info("no NVML ({}): no device utilization or power in /metrics", nvml_note);
+    node::NodeMetrics::Sources sources;
+    sources.probe = node::MakeSystemProbe(std::move(nvml));
+    sources.workers_running = [&agent] { return agent.workers_running(); };
+    sources.heartbeats_sent = [&agent] { return agent.heartbeats_sent(); };
+    metrics = std::make_unique<node::NodeMetrics>(name, registered, std::move(sources));
+    auto started = node::MetricsEndpoint::Start(*http_address, metrics->registry(), "--http");
+    if (!started.ok()) return Fail(started.status());
+    endpoint = std::move(*started);
+    spdlog::info("serving /metrics on http://{}/metrics", endpoint->bound().ToString());
+  }
   agent.Start();
 
   int signo = 0;
   sigwait(&stop_signals, &signo);
   spdlog::info("signal {}: stopping", signo);
+  endpoint.reset();  // before the agent it reads goes
   agent.Stop();
   return 0;
 }

@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
+#include "common/endpoint.h"
 #include "common/process.h"
 
 namespace breakeven::node {
@@ -25,8 +27,10 @@ struct RunSupervisor::Attempt {
   std::atomic<bool> kill_requested{false};
   std::atomic<bool> done{false};
   std::mutex mu;
-  std::string kill_reason;
+  std::string kill_reason;      // under mu
+  std::string metrics_address;  // under mu: rank 0's /metrics, once it said where
 
+  // Without the metrics address: what run events carry.
   v1::RunRef Ref() const {
     v1::RunRef r;
     r.set_run_id(assignment.run_id());
@@ -131,6 +135,21 @@ RunSupervisor::~RunSupervisor() {
   }
 }
 
+std::string RunSupervisor::VisibleDevice(uint32_t ordinal, std::string_view parent) {
+  std::vector<std::string_view> entries;
+  size_t start = 0;
+  while (start <= parent.size() && !parent.empty()) {
+    const size_t comma = parent.find(',', start);
+    const std::string_view entry = parent.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    if (!entry.empty()) entries.push_back(entry);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (ordinal < entries.size()) return std::string(entries[ordinal]);
+  return std::to_string(ordinal);
+}
+
 std::vector<std::string> RunSupervisor::WorkerArgv(const SupervisorOptions& o,
                                                    const v1::RunAssignment& a, uint32_t rank,
                                                    const std::string& host,
@@ -170,7 +189,11 @@ std::vector<std::string> RunSupervisor::WorkerArgv(const SupervisorOptions& o,
   if (a.peak_matmul_tflops() > 0) {
     argv.insert(argv.end(), {"--peak-matmul-tflops", fmt::format("{}", a.peak_matmul_tflops())});
   }
-  if (rank == 0) argv.push_back("--events");
+  if (rank == 0) {
+    argv.push_back("--events");
+    argv.insert(argv.end(), {"--metrics-listen", HostPort{o.metrics_host, 0}.ToString(), "--run-id",
+                             std::to_string(a.run_id()), "--attempt", std::to_string(a.attempt())});
+  }
   return argv;
 }
 
@@ -221,7 +244,9 @@ void RunSupervisor::Assign(const v1::RunAssignment& as, const std::string& host)
     const uint32_t rank = a->ranks[i];
     std::vector<std::string> env = {"BREAKEVEN_TOKEN=" + options_.token};
     if (as.backend() == "cuda" && static_cast<int>(i) < as.devices_size()) {
-      env.push_back(fmt::format("CUDA_VISIBLE_DEVICES={}", as.devices(static_cast<int>(i))));
+      const char* parent = std::getenv("CUDA_VISIBLE_DEVICES");
+      env.push_back("CUDA_VISIBLE_DEVICES=" +
+                    VisibleDevice(as.devices(static_cast<int>(i)), parent ? parent : ""));
     }
     auto argv = WorkerArgv(options_, as, rank, host, a->ReportPath(rank).string());
     Result<ChildProcess> child =
@@ -252,9 +277,22 @@ std::vector<v1::RunRef> RunSupervisor::Running() const {
   std::lock_guard lock(mu_);
   std::vector<v1::RunRef> out;
   for (const auto& [key, a] : attempts_) {
-    if (!a->done) out.push_back(a->Ref());
+    if (a->done) continue;
+    v1::RunRef ref = a->Ref();
+    std::lock_guard alock(a->mu);
+    ref.set_metrics_address(a->metrics_address);
+    out.push_back(std::move(ref));
   }
   return out;
+}
+
+int RunSupervisor::WorkersRunning() const {
+  std::lock_guard lock(mu_);
+  int workers = 0;
+  for (const auto& [key, a] : attempts_) {
+    if (!a->done) workers += static_cast<int>(a->ranks.size());
+  }
+  return workers;
 }
 
 void RunSupervisor::Watch(std::shared_ptr<Attempt> a) {
@@ -269,6 +307,11 @@ void RunSupervisor::Watch(std::shared_ptr<Attempt> a) {
       if (line.empty()) continue;
       try {
         nlohmann::json j = nlohmann::json::parse(line);
+        if (j.contains("metrics_address") && j["metrics_address"].is_string()) {
+          std::lock_guard lock(a->mu);
+          a->metrics_address = j["metrics_address"].get<std::string>();
+          continue;
+        }
         if (!j.contains("point")) continue;
         v1::RunEvent e = MakeEvent(ref);
         auto parsed =

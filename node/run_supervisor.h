@@ -3,7 +3,8 @@
 // For each assignment it starts one breakeven-worker per rank (an argument vector, no shell;
 // the cluster token travels in the environment, not on the command line), then watches them
 // from a thread of its own: rank 0 prints each finished load point as one JSON line on stdout,
-// which becomes a RunEvent; when every rank has exited cleanly the attempt succeeded; when one
+// which becomes a RunEvent, and the address its /metrics listens on, which heartbeats then carry
+// (v1::RunRef.metrics_address); when every rank has exited cleanly the attempt succeeded; when one
 // fails, the others are stopped (SIGTERM, then SIGKILL) and the attempt failed with that rank's
 // last words. KillRun stops an attempt the same way.
 //
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +35,8 @@ struct SupervisorOptions {
   std::string work_dir;       // per-attempt log directories go here
   std::chrono::milliseconds poll{100};
   std::chrono::milliseconds kill_grace{5000};  // SIGTERM -> SIGKILL
+  // Rank 0 serves its live metrics on this host, on a port it picks (--metrics-listen HOST:0).
+  std::string metrics_host = "127.0.0.1";
 };
 
 class RunSupervisor {
@@ -48,14 +52,23 @@ class RunSupervisor {
   void Assign(const v1::RunAssignment& assignment, const std::string& host);
   void Kill(uint64_t run_id, uint32_t attempt, const std::string& reason);
 
-  // Attempts whose workers are still here (listed in heartbeats).
+  // Attempts whose workers are still here (listed in heartbeats), with rank 0's metrics address
+  // once it has reported one.
   std::vector<v1::RunRef> Running() const;
+  // Worker processes of the attempts still here (for the node's /metrics).
+  int WorkersRunning() const;
 
   // The argument vector of one rank (exposed for tests).
   static std::vector<std::string> WorkerArgv(const SupervisorOptions& options,
                                              const v1::RunAssignment& a, uint32_t rank,
                                              const std::string& host,
                                              const std::string& report_path);
+
+  // CUDA_VISIBLE_DEVICES for a worker on the device the agent knows as `ordinal`. The agent's own
+  // ordinals count only the devices its environment lets it see (`parent`, its own
+  // CUDA_VISIBLE_DEVICES: indexes or UUIDs), so ordinal i is the i-th entry there, not physical
+  // device i. Without a parent list the ordinal is the physical index.
+  static std::string VisibleDevice(uint32_t ordinal, std::string_view parent);
 
  private:
   struct Attempt;

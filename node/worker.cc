@@ -8,7 +8,9 @@
 #include "engine/weights.h"
 #include "kernels/backend.h"
 #include "kernels/device.h"
+#include "node/metrics_endpoint.h"
 #include "node/scheduler_store.h"
+#include "node/worker_metrics.h"
 
 namespace breakeven::node {
 
@@ -162,6 +164,18 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
   }
   engine::ModelConfig config;
   BE_ASSIGN_OR_RETURN(auto source, engine::OpenWeights(o.weights, o.model, o.seed, &config));
+  // Live metrics come up before the (possibly long) model load, so a dashboard sees the run
+  // from its start. Declared before the executor: they outlive its step thread.
+  std::unique_ptr<WorkerMetrics> live;
+  std::unique_ptr<MetricsEndpoint> endpoint;
+  if (o.rank == 0 && !o.metrics_listen.empty()) {
+    BE_ASSIGN_OR_RETURN(
+        HostPort at, ParseHostPort(o.metrics_listen, "--metrics-listen", /*allow_port_zero=*/true));
+    live = std::make_unique<WorkerMetrics>(o.run_id, o.attempt,
+                                           o.model.empty() ? config.name : o.model);
+    BE_ASSIGN_OR_RETURN(endpoint, MetricsEndpoint::Start(at, live->registry(), "--metrics-listen"));
+    if (o.on_metrics_address) o.on_metrics_address(endpoint->bound());
+  }
   BE_ASSIGN_OR_RETURN(engine::ShardPlan shard, engine::ShardPlan::Make(config, o.tp, o.rank));
   const bench::WorkloadSpec& workload = o.load.workload;
   BE_RETURN_IF_ERROR(workload.Validate());
@@ -248,8 +262,13 @@ Result<nlohmann::ordered_json> RunWorker(const WorkerOptions& o) {
   if (o.rank != 0) {
     BE_RETURN_IF_ERROR(engine::RunFollower(*model, *comm));
   } else {
-    BE_ASSIGN_OR_RETURN(auto executor, engine::Executor::Start(*model, *comm, o.engine));
+    engine::EngineConfig engine_config = o.engine;
+    if (live) {
+      engine_config.on_step = [m = live.get()](const engine::StepStats& s) { m->OnStep(s); };
+    }
+    BE_ASSIGN_OR_RETURN(auto executor, engine::Executor::Start(*model, *comm, engine_config));
     auto target = bench::MakeExecutorTarget(*executor);
+    if (live) target = live->Instrument(std::move(target));
     bench::LoadGenerator generator(*target, workload, config.vocab_size, o.sampling, o.load.seed);
 
     // MBU and MFU of each point from what the engine did while it ran.

@@ -15,6 +15,7 @@
 #include "bench/load_generator.h"
 #include "bench/load_plan.h"
 #include "common/clock.h"
+#include "common/endpoint.h"
 #include "common/status.h"
 #include "engine/executor.h"
 #include "proto/breakeven.pb.h"
@@ -49,6 +50,13 @@ struct WorkerOptions {
   double peak_matmul_tflops = 0;
   // Rank 0: called after each load point.
   std::function<void(const v1::PointResult&)> on_point;
+  // Rank 0: serve live metrics (node/worker_metrics.h) at http://<this>/metrics, from before the
+  // model loads until the worker ends; port 0 lets the kernel pick. Empty: no endpoint.
+  std::string metrics_listen;
+  std::string run_id = "local";  // labels of those metrics
+  std::string attempt = "0";
+  // Rank 0: called once with the address /metrics is served on.
+  std::function<void(const HostPort&)> on_metrics_address;
 };
 
 // Runs this rank to completion and returns its report. Errors carry the rank.

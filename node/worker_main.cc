@@ -2,10 +2,14 @@
 // with an argument vector by `breakeven bench` (standalone: --workload, --concurrency,
 // --requests) or by a node agent (cluster: --load-json with the run's whole load plan,
 // --scheduler for the rendezvous, and --events to stream each finished load point to stdout as
-// one JSON line for the agent to forward).
+// one JSON line for the agent to forward). Rank 0 serves live metrics with --metrics-listen and,
+// with --events, prints the address it bound as {"metrics_address": "HOST:PORT"}.
 #include <google/protobuf/util/json_util.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -43,6 +47,12 @@ void WriteReport(const std::string& path, const nlohmann::ordered_json& report) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A worker lives only as long as the process that started it (a node agent, `breakeven
+  // bench`): if that dies, even by SIGKILL, the worker is told to stop rather than run its load
+  // plan on a device nobody supervises. The agent starts workers from its long-lived thread.
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) return 1;  // the parent died before prctl took effect
   node::WorkerOptions o;
   std::string workload = "128:128", dtype = "f32", report_path, load_json;
   int64_t concurrency = 1, requests = 8;
@@ -106,6 +116,10 @@ int main(int argc, char** argv) {
   app.add_option("--peak-matmul-tflops", o.peak_matmul_tflops,
                  "measured matrix rate of the run's devices, for MFU");
   app.add_flag("--events", events, "rank 0: print each finished load point as a JSON line");
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "rank 0: HOST:PORT to serve Prometheus /metrics on (port 0: any free port)");
+  app.add_option("--run-id", o.run_id, "run id label of the metrics")->capture_default_str();
+  app.add_option("--attempt", o.attempt, "attempt label of the metrics")->capture_default_str();
   app.add_option("--report", report_path, "JSON report file");
   CLI11_PARSE(app, argc, argv);
 
@@ -145,6 +159,12 @@ int main(int argc, char** argv) {
       jo.preserve_proto_field_names = true;
       (void)google::protobuf::util::MessageToJsonString(point, &json, jo);
       std::fputs(fmt::format("{{\"point\":{}}}\n", json).c_str(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  if (events && o.rank == 0) {
+    o.on_metrics_address = [](const HostPort& bound) {
+      std::fputs(fmt::format("{{\"metrics_address\":\"{}\"}}\n", bound.ToString()).c_str(), stdout);
       std::fflush(stdout);
     };
   }

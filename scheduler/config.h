@@ -12,7 +12,7 @@ namespace breakeven::scheduler {
 
 struct SchedulerConfig {
   HostPort listen{"127.0.0.1", 7070};  // protobuf frames: nodes, workers, admin clients
-  HostPort http{"127.0.0.1", 7080};    // /healthz (and later /metrics)
+  HostPort http{"127.0.0.1", 7080};    // /healthz, /metrics, /sd/workers
   std::string db_path = "breakeven.db";
   LivenessConfig liveness;
   Millis hello_timeout{5000};        // a connection must say Hello within this

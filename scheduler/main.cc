@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", kVersion);
   app.add_option("--listen", listen, "HOST:PORT for nodes and admin clients (protobuf frames)")
       ->capture_default_str();
-  app.add_option("--http", http, "HOST:PORT for /healthz")->capture_default_str();
+  app.add_option("--http", http, "HOST:PORT for /healthz, /metrics and /sd/workers (Prometheus)")
+      ->capture_default_str();
   app.add_option("--db", cfg.db_path, "SQLite database file (created if missing)")
       ->capture_default_str();
   app.add_option("--token-file", token_file, "file holding the cluster token")->required();

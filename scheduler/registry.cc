@@ -120,7 +120,8 @@ Result<Registration> NodeRegistry::Register(const v1::RegisterNode& request,
   row.last_registered_at_unix_ms = now_ms;
   row.last_heartbeat_unix_ms = now_ms;
   row.devices.assign(request.devices().begin(), request.devices().end());
-  BE_RETURN_IF_ERROR(store_.SaveRegistration(&row, event));
+  BE_RETURN_IF_ERROR(
+      db_writes_.Time("node_register", [&] { return store_.SaveRegistration(&row, event); }));
 
   if (e == nullptr) {
     auto fresh = std::make_unique<Entry>();
@@ -175,8 +176,9 @@ Status NodeRegistry::SetLiveness(Entry& e, v1::NodeState liveness, const std::st
   row.liveness_since_unix_ms = clock_.WallUnixMs();
   std::string detail = fmt::format("liveness {} -> {}: {}", NodeStateName(e.row.liveness),
                                    NodeStateName(liveness), why);
-  BE_RETURN_IF_ERROR(
-      store_.SaveLiveness(row, {row.liveness_since_unix_ms, row.id, "state", detail}));
+  BE_RETURN_IF_ERROR(db_writes_.Time("node_liveness", [&] {
+    return store_.SaveLiveness(row, {row.liveness_since_unix_ms, row.id, "state", detail});
+  }));
   e.row = std::move(row);
   auto level = liveness == v1::NODE_STATE_UP ? spdlog::level::info : spdlog::level::warn;
   spdlog::log(level, "node {}: {} (state {} -> {})", e.row.name, detail, NodeStateName(before),
@@ -210,7 +212,10 @@ Status NodeRegistry::FlushHeartbeats(size_t max_rows) {
     }
   }
   flush_cursor_ = it == by_id_.end() ? 0 : it->first;
-  BE_RETURN_IF_ERROR(store_.FlushHeartbeats(beats));
+  if (!beats.empty()) {
+    BE_RETURN_IF_ERROR(
+        db_writes_.Time("heartbeat_flush", [&] { return store_.FlushHeartbeats(beats); }));
+  }
   for (Entry* e : written) e->heartbeat_dirty = false;
   return Status::Ok();
 }
@@ -230,7 +235,9 @@ Result<v1::NodeInfo> NodeRegistry::Drain(const std::string& name, const std::str
                                         : fmt::format("drained: {}", reason);
   if (!row.drained_at_unix_ms) row.drained_at_unix_ms = now_ms;
   row.drain_reason = reason;
-  BE_RETURN_IF_ERROR(store_.SaveDrain(row, {now_ms, row.id, "drain", detail}));
+  BE_RETURN_IF_ERROR(db_writes_.Time("node_drain", [&] {
+    return store_.SaveDrain(row, {now_ms, row.id, "drain", detail});
+  }));
   e->row = std::move(row);
   spdlog::info("node {}: {}", name, detail);
   return Info(*e);
@@ -250,7 +257,9 @@ Result<v1::NodeInfo> NodeRegistry::Resume(const std::string& name) {
   std::string detail = fmt::format("resumed (was drained: {})", *row.drain_reason);
   row.drain_reason.reset();
   row.drained_at_unix_ms.reset();
-  BE_RETURN_IF_ERROR(store_.SaveDrain(row, {now_ms, row.id, "resume", detail}));
+  BE_RETURN_IF_ERROR(db_writes_.Time("node_drain", [&] {
+    return store_.SaveDrain(row, {now_ms, row.id, "resume", detail});
+  }));
   e->row = std::move(row);
   spdlog::info("node {}: {}", name, detail);
   return Info(*e);
@@ -281,6 +290,17 @@ void NodeRegistry::SetActiveRuns(uint64_t node_id, int runs) {
 SessionId NodeRegistry::SessionOf(uint64_t node_id) const {
   auto it = by_id_.find(node_id);
   return it == by_id_.end() ? 0 : it->second->session;
+}
+
+std::string NodeRegistry::PeerAddressOf(uint64_t node_id) const {
+  auto it = by_id_.find(node_id);
+  return it == by_id_.end() || it->second->session == 0 ? "" : it->second->row.address;
+}
+
+std::map<v1::NodeState, int> NodeRegistry::CountByState() const {
+  std::map<v1::NodeState, int> out;
+  for (const auto& [name, e] : nodes_) ++out[StateOf(*e)];
+  return out;
 }
 
 std::string NodeRegistry::NameOf(uint64_t node_id) const {

@@ -16,6 +16,7 @@
 #include "db/node_store.h"
 #include "proto/breakeven.pb.h"
 #include "scheduler/node_state.h"
+#include "scheduler/scheduler_metrics.h"
 
 namespace breakeven::scheduler {
 
@@ -78,6 +79,14 @@ class NodeRegistry {
   std::string NameOf(uint64_t node_id) const;
   Result<std::vector<v1::Event>> Events(const std::string& node_name, int limit);
 
+  // The node's connection address ("10.0.0.7:53122"), empty while it has none.
+  std::string PeerAddressOf(uint64_t node_id) const;
+  // Nodes by the state `breakeven nodes` shows, for /metrics.
+  std::map<v1::NodeState, int> CountByState() const;
+  // Times this registry's database writes (node_register, node_liveness, node_drain,
+  // heartbeat_flush); by default they are not timed.
+  void set_db_writes(DbWriteTimer timer) { db_writes_ = timer; }
+
   size_t size() const { return nodes_.size(); }
   const LivenessConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
@@ -102,6 +111,7 @@ class NodeRegistry {
   std::map<std::string, std::unique_ptr<Entry>> nodes_;  // by name, for stable listing order
   std::map<uint64_t, Entry*> by_id_;                     // ordered, for the round-robin flush
   uint64_t flush_cursor_ = 0;                            // first id the next flush looks at
+  DbWriteTimer db_writes_;
 };
 
 }  // namespace breakeven::scheduler

@@ -78,7 +78,7 @@ void RunManager::Note(const db::RunRow& run, std::optional<uint64_t> node, const
   e.run_id = run.id;
   e.kind = kind;
   e.detail = detail;
-  if (Status s = store_.AddEvent(e); !s.ok()) {
+  if (Status s = db_writes_.Time("run_event", [&] { return store_.AddEvent(e); }); !s.ok()) {
     spdlog::error("run {}: cannot record event '{}': {}", run.id, kind, s.message());
   }
 }
@@ -162,6 +162,16 @@ int RunManager::ActiveRunsOn(uint64_t node_id) const {
 }
 
 Status RunManager::Load() {
+  // Finished runs are not held in memory; /metrics counts them from these totals on.
+  BE_ASSIGN_OR_RETURN(db::Statement finished, db_.Prepare(R"sql(
+    SELECT state, COUNT(*) FROM runs
+    WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') GROUP BY state)sql"));
+  finished_.clear();
+  for (;;) {
+    BE_ASSIGN_OR_RETURN(bool row, finished.Step());
+    if (!row) break;
+    finished_[db::ParseRunState(finished.Text(0))] = finished.Int64(1);
+  }
   BE_ASSIGN_OR_RETURN(auto matrices, store_.LoadScheduledMatrices());
   for (db::MatrixRow& m : matrices) {
     Result<CronSchedule> cron = CronSchedule::Parse(*m.schedule);
@@ -182,7 +192,9 @@ Status RunManager::Load() {
       a.row.state = v1::RUN_STATE_FAILED;
       a.row.reason = fmt::format("stored load plan no longer parses: {}", load.status().message());
       a.row.finished_at_unix_ms = clock_.WallUnixMs();
-      BE_RETURN_IF_ERROR(store_.SaveRun(a.row, std::nullopt));
+      BE_RETURN_IF_ERROR(
+          db_writes_.Time("run_update", [&] { return store_.SaveRun(a.row, std::nullopt); }));
+      Finished(a.row.state);
       continue;
     }
     a.load = *load;
@@ -219,6 +231,7 @@ Status RunManager::Load() {
       } else {
         a.row.state = v1::RUN_STATE_PENDING;
         a.row.reason = "requeued: its placement was lost";
+        a.waiting_since_unix_ms = clock_.WallUnixMs();
       }
     } else {
       a.row.state = v1::RUN_STATE_PENDING;
@@ -292,7 +305,8 @@ Result<v1::SubmitMatrixReply> RunManager::Submit(const v1::SubmitMatrixRequest& 
   event.kind = "submitted";
   event.detail = schedule ? fmt::format("scheduled '{}'", *schedule_text)
                           : fmt::format("{} runs", rows.size());
-  BE_RETURN_IF_ERROR(store_.InsertMatrix(&m, &rows, event));
+  BE_RETURN_IF_ERROR(
+      db_writes_.Time("submit", [&] { return store_.InsertMatrix(&m, &rows, event); }));
   spdlog::info("matrix {} '{}' submitted from {}: {}", m.id, m.name, source, event.detail);
   reply.set_matrix_id(static_cast<uint64_t>(m.id));
   if (schedule) schedules_.emplace(m.id, Scheduled{m, std::move(*schedule)});
@@ -323,6 +337,7 @@ void RunManager::PlacePending() {
       have_caps = true;
     }
     PlacementResult placed = Place(RequestFor(run.row), caps);
+    if (metrics::Counter* c = placed.placement ? placed_ : waiting_) c->Inc();
     if (placed.placement) {
       if (Status s = StartAttempt(run, *placed.placement); !s.ok()) {
         spdlog::error("run {}: cannot start: {}", id, s.message());
@@ -335,7 +350,8 @@ void RunManager::PlacePending() {
     if (reason != run.row.reason) {
       run.row.reason = reason;
       db::RunEventRow e{clock_.WallUnixMs(), std::nullopt, run.row.id, "pending", reason};
-      if (Status s = store_.SaveRun(run.row, e); !s.ok()) {
+      if (Status s = db_writes_.Time("run_update", [&] { return store_.SaveRun(run.row, e); });
+          !s.ok()) {
         spdlog::error("run {}: cannot save: {}", id, s.message());
       }
     }
@@ -392,7 +408,8 @@ Status RunManager::StartAttempt(Active& run, const Placement& placement) {
   db::RunEventRow e{now_ms, std::nullopt, next.id, "placed",
                     fmt::format("attempt {}/{} on {}; collectives {}", attempt, next.max_attempts,
                                 where, next.tp > 1 ? collectives : "none")};
-  BE_RETURN_IF_ERROR(store_.StartAttempt(next, a, e));
+  BE_RETURN_IF_ERROR(
+      db_writes_.Time("attempt_start", [&] { return store_.StartAttempt(next, a, e); }));
   run.row = next;
   run.placement = placement;
   run.started.clear();
@@ -466,6 +483,7 @@ void RunManager::EndAttempt(Active& run) {
   run.placement.reset();
   run.started.clear();
   run.finished.clear();
+  run.metrics_addresses.clear();
   run.orphan = false;
 }
 
@@ -478,17 +496,22 @@ void RunManager::FailAttempt(Active& run, const std::string& why, uint64_t node_
   if (retry) {
     run.row.state = v1::RUN_STATE_PENDING;
     run.row.reason = fmt::format("attempt {} failed ({}); retrying", attempt, why);
+    run.waiting_since_unix_ms = now_ms;
   } else {
     run.row.state = v1::RUN_STATE_FAILED;
     run.row.reason = why;
     run.row.finished_at_unix_ms = now_ms;
+    Finished(run.row.state);
   }
   db::RunEventRow e{now_ms,
                     node_id ? std::optional<int64_t>(static_cast<int64_t>(node_id)) : std::nullopt,
                     run.row.id, "failed",
                     fmt::format("attempt {}/{}: {}{}", attempt, run.row.max_attempts, why,
                                 retry ? "; will retry" : "")};
-  if (Status s = store_.FinishAttempt(run.row, attempt, "FAILED", why, now_ms, e); !s.ok()) {
+  if (Status s = db_writes_.Time(
+          "attempt_finish",
+          [&] { return store_.FinishAttempt(run.row, attempt, "FAILED", why, now_ms, e); });
+      !s.ok()) {
     spdlog::error("run {}: cannot record failure: {}", run.row.id, s.message());
   }
   spdlog::warn("run {} attempt {} failed: {}{}", run.row.id, attempt, why,
@@ -505,7 +528,12 @@ void RunManager::Succeed(Active& run) {
   db::RunEventRow e{
       now_ms, std::nullopt, run.row.id, "succeeded",
       fmt::format("attempt {}: {} load points", run.row.attempt, run.row.points_done)};
-  if (Status s = store_.FinishAttempt(run.row, run.row.attempt, "SUCCEEDED", "", now_ms, e);
+  Finished(run.row.state);
+  if (Status s = db_writes_.Time("attempt_finish",
+                                 [&] {
+                                   return store_.FinishAttempt(run.row, run.row.attempt,
+                                                               "SUCCEEDED", "", now_ms, e);
+                                 });
       !s.ok()) {
     spdlog::error("run {}: cannot record success: {}", run.row.id, s.message());
   }
@@ -528,9 +556,14 @@ Result<v1::RunInfo> RunManager::Cancel(uint64_t run_id) {
   run->row.finished_at_unix_ms = now_ms;
   db::RunEventRow e{now_ms, std::nullopt, run->row.id, "cancelled", "cancelled by an operator"};
   Status saved =
-      live ? store_.FinishAttempt(run->row, run->row.attempt, "CANCELLED", "cancelled", now_ms, e)
-           : store_.SaveRun(run->row, e);
+      live ? db_writes_.Time("attempt_finish",
+                             [&] {
+                               return store_.FinishAttempt(run->row, run->row.attempt, "CANCELLED",
+                                                           "cancelled", now_ms, e);
+                             })
+           : db_writes_.Time("run_update", [&] { return store_.SaveRun(run->row, e); });
   BE_RETURN_IF_ERROR(saved);
+  Finished(run->row.state);
   if (live) EndAttempt(*run);
   runs_.erase(run_id);
   return store_.RunInfo(static_cast<int64_t>(run_id));
@@ -571,7 +604,8 @@ Status RunManager::OnRunEvent(uint64_t node_id, const v1::RunEvent& event) {
         db::RunEventRow e{
             clock_.WallUnixMs(), std::nullopt, run->row.id, "running",
             fmt::format("attempt {}: workers started on every node", run->row.attempt)};
-        BE_RETURN_IF_ERROR(store_.SaveRun(run->row, e));
+        BE_RETURN_IF_ERROR(
+            db_writes_.Time("run_update", [&] { return store_.SaveRun(run->row, e); }));
       }
       return Status::Ok();
     }
@@ -581,8 +615,9 @@ Status RunManager::OnRunEvent(uint64_t node_id, const v1::RunEvent& event) {
       if (p.planned() > 0) run->planned_points = static_cast<int>(p.planned());
       next.points_done = std::max<int64_t>(next.points_done, p.index() + 1);
       next.progress = std::min(0.99, static_cast<double>(next.points_done) / run->planned_points);
-      BE_ASSIGN_OR_RETURN(
-          bool stored, store_.InsertPoint(next, p, run->placement->devices(), clock_.WallUnixMs()));
+      BE_ASSIGN_OR_RETURN(bool stored, db_writes_.Time("results", [&] {
+        return store_.InsertPoint(next, p, run->placement->devices(), clock_.WallUnixMs());
+      }));
       if (!stored) return Status::Ok();  // sent again after a reconnect
       run->row = next;
       const v1::PointMetrics& m = p.metrics();
@@ -612,7 +647,13 @@ Status RunManager::OnRunEvent(uint64_t node_id, const v1::RunEvent& event) {
 
 void RunManager::OnHeartbeat(uint64_t node_id, const v1::Heartbeat& hb) {
   std::set<std::pair<uint64_t, uint32_t>> listed;
-  for (const v1::RunRef& r : hb.running()) listed.insert({r.run_id(), r.attempt()});
+  std::map<std::pair<uint64_t, uint32_t>, std::string> metrics_addresses;
+  for (const v1::RunRef& r : hb.running()) {
+    listed.insert({r.run_id(), r.attempt()});
+    if (!r.metrics_address().empty()) {
+      metrics_addresses[{r.run_id(), r.attempt()}] = r.metrics_address();
+    }
+  }
 
   // Devices of ended attempts come back once the node no longer runs them.
   if (auto it = holds_.find(node_id); it != holds_.end()) {
@@ -631,6 +672,10 @@ void RunManager::OnHeartbeat(uint64_t node_id, const v1::Heartbeat& hb) {
     for (const NodeShare& s : run.placement->shares) here |= s.node_id == node_id;
     if (!here) continue;
     const bool is_listed = listed.count({id, static_cast<uint32_t>(run.row.attempt)}) > 0;
+    if (auto m = metrics_addresses.find({id, static_cast<uint32_t>(run.row.attempt)});
+        m != metrics_addresses.end()) {
+      run.metrics_addresses[node_id] = m->second;
+    }
     if (run.orphan && is_listed) {
       run.started.insert(node_id);
       if (run.started.size() == run.placement->shares.size()) {
@@ -670,6 +715,42 @@ void RunManager::OnHeartbeat(uint64_t node_id, const v1::Heartbeat& hb) {
   }
 }
 
+std::map<v1::RunState, int64_t> RunManager::CountByState() const {
+  std::map<v1::RunState, int64_t> out = finished_;
+  for (const auto& [id, run] : runs_) ++out[run.row.state];
+  return out;
+}
+
+RunManager::QueueStats RunManager::Queue() const {
+  QueueStats q;
+  const int64_t now_ms = clock_.WallUnixMs();
+  for (const auto& [id, run] : runs_) {
+    if (run.row.state != v1::RUN_STATE_PENDING) continue;
+    ++q.depth;
+    const int64_t since =
+        run.waiting_since_unix_ms > 0 ? run.waiting_since_unix_ms : run.row.created_at_unix_ms;
+    q.oldest_age_seconds = std::max(q.oldest_age_seconds, (now_ms - since) / 1000.0);
+  }
+  return q;
+}
+
+std::vector<WorkerTarget> RunManager::WorkerTargets() const {
+  std::vector<WorkerTarget> out;
+  for (const auto& [id, run] : runs_) {
+    if (!run.placement) continue;
+    for (const auto& [node_id, address] : run.metrics_addresses) {
+      WorkerTarget t;
+      t.address = ReachableAddress(address, registry_.PeerAddressOf(node_id));
+      t.run_id = id;
+      t.attempt = static_cast<uint32_t>(run.row.attempt);
+      t.model = run.row.model;
+      t.node = registry_.NameOf(node_id);
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
 void RunManager::FireSchedules() {
   const int64_t now_ms = clock_.WallUnixMs();
   for (auto& [id, s] : schedules_) {
@@ -694,7 +775,9 @@ void RunManager::FireSchedules() {
       e.detail = fmt::format("matrix {} '{}': batch {} with {} runs", s.row.id, s.row.name,
                              next.fired, rows->size());
     }
-    if (Status st = store_.InsertBatch(next, &*rows, e); !st.ok()) {
+    if (Status st =
+            db_writes_.Time("schedule_fire", [&] { return store_.InsertBatch(next, &*rows, e); });
+        !st.ok()) {
       spdlog::error("matrix {}: cannot fire its schedule: {}", s.row.id, st.message());
       continue;
     }

@@ -38,6 +38,8 @@
 #include "scheduler/placement.h"
 #include "scheduler/registry.h"
 #include "scheduler/rendezvous.h"
+#include "scheduler/scheduler_metrics.h"
+#include "scheduler/worker_discovery.h"
 
 namespace breakeven::scheduler {
 
@@ -75,6 +77,24 @@ class RunManager {
 
   // Runs placed on a node and not yet released (for DRAINING vs DRAINED).
   int ActiveRunsOn(uint64_t node_id) const;
+
+  // For /metrics: runs by state (live ones as held here, finished ones counted since Load), and
+  // the placement queue.
+  std::map<v1::RunState, int64_t> CountByState() const;
+  struct QueueStats {
+    int64_t depth = 0;              // runs waiting for placement
+    double oldest_age_seconds = 0;  // how long the oldest of them has waited; 0 when none
+  };
+  QueueStats Queue() const;
+  // For /sd/workers: the rank-0 worker metrics address of every live attempt whose node has
+  // reported one, made reachable (worker_discovery.h).
+  std::vector<WorkerTarget> WorkerTargets() const;
+  // Times this manager's database writes and counts placement attempts; by default neither.
+  void set_metrics(DbWriteTimer db_writes, metrics::Counter* placed, metrics::Counter* waiting) {
+    db_writes_ = db_writes;
+    placed_ = placed;
+    waiting_ = waiting;
+  }
   size_t active() const { return runs_.size(); }
   const Clock& clock() const { return clock_; }
 
@@ -95,6 +115,9 @@ class RunManager {
     SteadyTime deadline{};               // of the current phase
     bool orphan = false;                 // loaded after a restart, not yet confirmed by a node
     std::string last_failure;            // "attempt 1 failed: ...", kept in the PENDING reason
+    int64_t waiting_since_unix_ms = 0;   // when it last became PENDING; 0: since it was created
+    // Node id -> the rank-0 worker's metrics address there, as its heartbeats list it.
+    std::map<uint64_t, std::string> metrics_addresses;
   };
   struct Scheduled {
     db::MatrixRow row;
@@ -118,6 +141,8 @@ class RunManager {
   void Note(const db::RunRow& run, std::optional<uint64_t> node, const std::string& kind,
             const std::string& detail);
   Active* Find(uint64_t run_id);
+  // Counts a run that reached a final state (for CountByState).
+  void Finished(v1::RunState state) { ++finished_[state]; }
 
   db::Database& db_;
   db::RunStore& store_;
@@ -131,6 +156,10 @@ class RunManager {
   std::map<int64_t, Scheduled> schedules_;
   // node id -> device index -> hold
   std::map<uint64_t, std::map<uint32_t, Hold>> holds_;
+  std::map<v1::RunState, int64_t> finished_;  // runs in each final state
+  DbWriteTimer db_writes_;
+  metrics::Counter* placed_ = nullptr;
+  metrics::Counter* waiting_ = nullptr;
 };
 
 // "sweep: sync, throughput, 4 rates x 10s", for tables.

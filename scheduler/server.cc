@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/names.h"
 #include "common/system.h"
+#include "db/run_store.h"
 #include "scheduler/session.h"
+#include "scheduler/worker_discovery.h"
 
 namespace breakeven::scheduler {
 
@@ -19,9 +22,39 @@ Server::Server(asio::io_context& io, SchedulerConfig config, TokenChecker tokens
       sweep_timer_(io),
       flush_timer_(io),
       run_timer_(io),
-      boot_id_(NewBootId()) {}
+      boot_id_(NewBootId()) {
+  DbWriteTimer db_writes(&metrics_.db_write_seconds);
+  registry_.set_db_writes(db_writes);
+  if (runs_.runs) {
+    runs_.runs->set_metrics(db_writes, &metrics_.placements.WithLabels({"placed"}),
+                            &metrics_.placements.WithLabels({"waiting"}));
+  }
+  // The scrape runs on the event loop (the HTTP server shares it), so reading the registry and
+  // the run manager needs no lock; each is a pass over what is in memory.
+  metrics_.registry.OnScrape([this] {
+    std::map<v1::NodeState, int> nodes = registry_.CountByState();
+    for (v1::NodeState s : {v1::NODE_STATE_UP, v1::NODE_STATE_SUSPECT, v1::NODE_STATE_DOWN,
+                            v1::NODE_STATE_DRAINING, v1::NODE_STATE_DRAINED}) {
+      metrics_.nodes.WithLabels({std::string(NodeStateName(s))}).Set(nodes[s]);
+    }
+    if (!runs_.runs) return;
+    std::map<v1::RunState, int64_t> runs = runs_.runs->CountByState();
+    for (v1::RunState s :
+         {v1::RUN_STATE_PENDING, v1::RUN_STATE_STARTING, v1::RUN_STATE_RUNNING,
+          v1::RUN_STATE_SUCCEEDED, v1::RUN_STATE_FAILED, v1::RUN_STATE_CANCELLED}) {
+      metrics_.runs.WithLabels({db::RunStateText(s)}).Set(static_cast<double>(runs[s]));
+    }
+    RunManager::QueueStats queue = runs_.runs->Queue();
+    metrics_.queue_depth.Set(static_cast<double>(queue.depth));
+    metrics_.queue_oldest_age_seconds.Set(queue.oldest_age_seconds);
+  });
+}
 
-Server::~Server() = default;
+Server::~Server() {
+  // The registry and the run manager outlive the server; they must not time into its metrics.
+  registry_.set_db_writes(DbWriteTimer());
+  if (runs_.runs) runs_.runs->set_metrics(DbWriteTimer(), nullptr, nullptr);
+}
 
 Status Server::Start() {
   BE_ASSIGN_OR_RETURN(acceptor_, OpenAcceptor(io_, config_.listen, "--listen"));
@@ -30,6 +63,14 @@ Status Server::Start() {
 
   http_.Handle("/healthz", [](const std::string&, const std::string&) {
     return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  });
+  http_.Handle("/metrics", [this](const std::string&, const std::string&) {
+    return HttpResponse{200, std::string(metrics::kContentType), metrics_.registry.Serialize()};
+  });
+  http_.Handle("/sd/workers", [this](const std::string&, const std::string&) {
+    std::vector<WorkerTarget> targets;
+    if (runs_.runs) targets = runs_.runs->WorkerTargets();
+    return HttpResponse{200, "application/json", WorkerTargetsJson(targets)};
   });
   BE_ASSIGN_OR_RETURN(bound_http_, http_.Listen(config_.http));
 

@@ -1,5 +1,6 @@
 // The scheduler's network side: one TCP listener for protobuf frames (nodes, workers and admin
-// clients), one HTTP listener, the liveness sweep, the heartbeat flush and the run manager's tick.
+// clients), one HTTP listener (/healthz, /metrics, /sd/workers), the liveness sweep, the heartbeat
+// flush and the run manager's tick.
 //
 // Everything runs on one io_context thread, so the registry and the sessions need no locks: a
 // heartbeat is a map lookup and a queued reply, and 10,000 nodes at 1 Hz are a small fraction of
@@ -21,16 +22,11 @@
 #include "scheduler/registry.h"
 #include "scheduler/rendezvous.h"
 #include "scheduler/run_manager.h"
+#include "scheduler/scheduler_metrics.h"
 
 namespace breakeven::scheduler {
 
 class Session;
-
-// Why connections or frames were refused, by reason; for logs now and /metrics later.
-struct RefusalCounts {
-  std::map<std::string, uint64_t> by_reason;
-  void Add(const std::string& reason) { ++by_reason[reason]; }
-};
 
 // The benchmark side, owned by main: runs, their rendezvous store, and the database queries read.
 struct RunServices {
@@ -61,7 +57,8 @@ class Server {
   const RunServices& runs() const { return runs_; }
   // Queues a frame on the node's current connection; false when it has none.
   bool SendToNode(uint64_t node_id, const v1::Envelope& frame);
-  RefusalCounts& refusals() { return refusals_; }
+  // The /metrics families; sessions count frames, refusals and heartbeat times here.
+  SchedulerMetrics& metrics() { return metrics_; }
   const std::string& boot_id() const { return boot_id_; }
   void CloseSession(SessionId id);
   void SessionEnded(SessionId id);
@@ -89,7 +86,7 @@ class Server {
 
   SessionId next_session_id_ = 1;
   std::unordered_map<SessionId, std::weak_ptr<Session>> sessions_;
-  RefusalCounts refusals_;
+  SchedulerMetrics metrics_;
 };
 
 }  // namespace breakeven::scheduler

@@ -36,7 +36,7 @@ std::string Session::Describe() const {
 
 void Session::Refuse(const std::string& reason, v1::ErrorCode code, const std::string& message,
                      uint64_t request_id) {
-  server_.refusals().Add(reason);
+  server_.metrics().frames_refused.WithLabels({RefusalReason(reason)}).Inc();
   spdlog::warn("refused {} reason={}: {}", Describe(), reason, message);
   conn_->SendErrorAndClose(code, message, request_id);
 }
@@ -52,6 +52,7 @@ awaitable<void> Session::Run() {
   const SchedulerConfig& cfg = server_.config();
   {
     Result<v1::Envelope> first = co_await conn_->Read(cfg.hello_timeout);
+    if (first.ok()) server_.metrics().FrameCounter(*first, role_).Inc();
     if (!first.ok()) {
       const Status& s = first.status();
       if (s.code() == StatusCode::kDeadlineExceeded) {
@@ -84,6 +85,7 @@ awaitable<void> Session::Run() {
       }
       break;
     }
+    server_.metrics().FrameCounter(*frame, role_).Inc();
     bool keep = role_ == v1::ROLE_NODE     ? HandleNodeFrame(*frame)
                 : role_ == v1::ROLE_WORKER ? HandleWorkerFrame(*frame)
                                            : HandleAdminFrame(*frame);
@@ -135,7 +137,8 @@ bool Session::HandleNodeFrame(const v1::Envelope& frame) {
   switch (frame.body_case()) {
     case v1::Envelope::kRegisterNode: {
       if (node_id_ != 0) {
-        Refuse("protocol", v1::ERROR_CODE_PROTOCOL, "this connection has already registered");
+        Refuse("already_registered", v1::ERROR_CODE_PROTOCOL,
+               "this connection has already registered");
         return false;
       }
       Result<Registration> reg = registry.Register(frame.register_node(), hello_, id_);
@@ -160,6 +163,7 @@ bool Session::HandleNodeFrame(const v1::Envelope& frame) {
       return true;
     }
     case v1::Envelope::kHeartbeat: {
+      const auto start = std::chrono::steady_clock::now();
       const v1::Heartbeat& hb = frame.heartbeat();
       if (node_id_ == 0) {
         Refuse("unregistered_heartbeat", v1::ERROR_CODE_PROTOCOL,
@@ -180,11 +184,13 @@ bool Session::HandleNodeFrame(const v1::Envelope& frame) {
       ack.mutable_heartbeat_ack()->set_state(*state);
       conn_->Send(ack);
       if (server_.runs().runs) server_.runs().runs->OnHeartbeat(node_id_, hb);
+      server_.metrics().heartbeat_duration_seconds.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       return true;
     }
     case v1::Envelope::kRunEvent: {
       if (node_id_ == 0) {
-        Refuse("protocol", v1::ERROR_CODE_PROTOCOL, "run event before RegisterNode");
+        Refuse("before_register", v1::ERROR_CODE_PROTOCOL, "run event before RegisterNode");
         return false;
       }
       if (!server_.runs().runs) {

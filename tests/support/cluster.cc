@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <random>
+#include <sstream>
 #include <thread>
 
 namespace breakeven::testing {
@@ -40,6 +43,105 @@ int ConnectLoopback(int port) {
     return -1;
   }
   return fd;
+}
+
+HttpReply HttpGet(const std::string& address, const std::string& path, Millis timeout) {
+  HttpReply out;
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return out;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  if (::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return out;
+  }
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: " + address + "\r\nConnection: close\r\n\r\n";
+  if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return out;
+  }
+  std::string reply;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[8192];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const size_t head_end = reply.find("\r\n\r\n");
+  if (!reply.starts_with("HTTP/1.1 ") || head_end == std::string::npos) return out;
+  out.status = std::atoi(reply.c_str() + 9);
+  std::string head = reply.substr(0, head_end);
+  std::string lower = head;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (size_t at = lower.find("\r\ncontent-type:"); at != std::string::npos) {
+    size_t start = head.find_first_not_of(' ', at + 15);
+    out.content_type = head.substr(start, head.find("\r\n", start) - start);
+  }
+  out.body = reply.substr(head_end + 4);
+  return out;
+}
+
+std::optional<double> MetricSample(const std::string& text, const std::string& name,
+                                   const std::map<std::string, std::string>& labels) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t name_end = line.find_first_of("{ ");
+    if (name_end == std::string::npos || line.compare(0, name_end, name) != 0 ||
+        name_end != name.size()) {
+      continue;
+    }
+    std::map<std::string, std::string> found;
+    size_t pos = name_end;
+    if (line[pos] == '{') {
+      ++pos;
+      while (pos < line.size() && line[pos] != '}') {
+        const size_t eq = line.find("=\"", pos);
+        if (eq == std::string::npos) break;
+        std::string key = line.substr(pos, eq - pos);
+        std::string value;
+        size_t i = eq + 2;
+        for (; i < line.size() && line[i] != '"'; ++i) {
+          if (line[i] == '\\' && i + 1 < line.size()) {
+            ++i;
+            value += line[i] == 'n' ? '\n' : line[i];
+          } else {
+            value += line[i];
+          }
+        }
+        found[key] = value;
+        pos = i + 1;
+        if (pos < line.size() && line[pos] == ',') ++pos;
+      }
+      pos = line.find(' ', pos);
+    }
+    bool match = pos != std::string::npos;
+    for (const auto& [k, v] : labels) {
+      auto it = found.find(k);
+      match = match && it != found.end() && it->second == v;
+    }
+    if (!match) continue;
+    try {
+      std::string value = line.substr(pos + 1);
+      value = value.substr(0, value.find(' '));  // no timestamps are written, but be lenient
+      if (value == "+Inf") return std::numeric_limits<double>::infinity();
+      if (value == "-Inf") return -std::numeric_limits<double>::infinity();
+      return std::stod(value);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 LocalCluster::LocalCluster(bool separate_admin_token)

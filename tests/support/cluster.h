@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,21 @@ class LocalCluster {
 
 // Connects a plain TCP socket to 127.0.0.1:port; -1 on failure.
 int ConnectLoopback(int port);
+
+struct HttpReply {
+  int status = 0;  // 0: no answer (connection refused, timeout, not HTTP)
+  std::string content_type;
+  std::string body;
+};
+// GET http://<address><path> ("127.0.0.1:7080", IPv4 literal and port) with Connection: close,
+// waiting at most `timeout` for the whole reply.
+HttpReply HttpGet(const std::string& address, const std::string& path,
+                  Millis timeout = Millis(5000));
+
+// The value of the first sample of `name` in a Prometheus text exposition whose labels include
+// every pair of `labels`; nothing when no sample matches. Histogram series are named in full
+// ("x_bucket", "x_count").
+std::optional<double> MetricSample(const std::string& text, const std::string& name,
+                                   const std::map<std::string, std::string>& labels = {});
 
 }  // namespace breakeven::testing
