@@ -17,6 +17,7 @@ packages=(
   libyaml-cpp-dev                    # benchmark matrix files
   libopenblas-dev libgloo-dev        # the CPU backend and its collectives
   libgtest-dev libgmock-dev          # tests
+  prometheus                         # promtool and a server: the dashboards' PromQL tests
 )
 
 missing=()
