@@ -55,6 +55,7 @@ struct Options {
   std::string backend = "cpu";
   std::string dtype = "f32";
   std::string json_out;
+  engine::ModelConfig config;  // of `model`, looked up once
 };
 
 struct Decode {
@@ -85,10 +86,8 @@ Result<ordered_json> RunOnce(const Options& o, int tp, int64_t batch, int64_t in
   r.dtype = o.dtype;
   // Room for the whole batch (no preemption), small enough that peak RSS shows weights + cache
   // rather than an untouched pool: the batch's tokens plus a quarter, at least 256 MiB.
-  auto config = engine::FindModel(o.model);
-  if (!config.ok()) return config.status();
-  const double kv_per_token =
-      2.0 * config->num_layers * config->num_kv_heads / tp * config->head_dim * sizeof(float);
+  // The cache is fp32 and split over the ranks.
+  const double kv_per_token = static_cast<double>(o.config.KvBytesPerToken(DType::kF32)) / tp;
   const double need = 1.25 * batch * (in + out + 32) * kv_per_token / 1048576.0;
   r.kv_cache_mib = std::max<int64_t>(256, static_cast<int64_t>(need));
   // Every prompt of the batch in the first step, so that the decode steps TPOT measures are all
@@ -157,6 +156,7 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "breakeven-engine-bench: {}\n", config.status().message());
     return 1;
   }
+  o.config = *config;
   const bool gpu = o.backend == "cuda";
   const int cores = static_cast<int>(kernels::DescribeCpu().compute_units);
   std::string device = kernels::DescribeCpu().name;

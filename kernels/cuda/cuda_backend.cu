@@ -78,6 +78,23 @@ __device__ __forceinline__ float ToFloat<__half>(__half v) {
   return __half2float(v);
 }
 
+// Calls fn with a null pointer of the device type that stores `dtype` (float, __nv_bfloat16 or
+// __half): one kernel template instantiated per storage type.
+template <typename Fn>
+void WithElementType(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kF32:
+      fn(static_cast<float*>(nullptr));
+      break;
+    case DType::kBF16:
+      fn(static_cast<__nv_bfloat16*>(nullptr));
+      break;
+    case DType::kF16:
+      fn(static_cast<__half*>(nullptr));
+      break;
+  }
+}
+
 __device__ __forceinline__ float WarpSum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -954,23 +971,12 @@ class CudaBackend final : public Backend {
     Use();
     if (n == 0) return;
     const unsigned grid = static_cast<unsigned>(n);
-    switch (table.dtype) {
-      case DType::kF32:
-        EmbeddingKernel<<<grid, 256, 0, stream_>>>(static_cast<const float*>(table.data),
-                                                   table.stride, table.rows, ids, vocab_begin,
-                                                   out.f32(), out.stride, out.cols);
-        break;
-      case DType::kBF16:
-        EmbeddingKernel<<<grid, 256, 0, stream_>>>(static_cast<const __nv_bfloat16*>(table.data),
-                                                   table.stride, table.rows, ids, vocab_begin,
-                                                   out.f32(), out.stride, out.cols);
-        break;
-      case DType::kF16:
-        EmbeddingKernel<<<grid, 256, 0, stream_>>>(static_cast<const __half*>(table.data),
-                                                   table.stride, table.rows, ids, vocab_begin,
-                                                   out.f32(), out.stride, out.cols);
-        break;
-    }
+    WithElementType(table.dtype, [&](auto* type) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      EmbeddingKernel<<<grid, 256, 0, stream_>>>(static_cast<const T*>(table.data), table.stride,
+                                                 table.rows, ids, vocab_begin, out.f32(),
+                                                 out.stride, out.cols);
+    });
     CheckLaunch("Embedding");
   }
 
@@ -1112,20 +1118,11 @@ class CudaBackend final : public Backend {
     Use();
     const int64_t n = rows * cols;
     if (n == 0) return true;
-    switch (dtype) {
-      case DType::kF32:
-        FillUniformKernel<<<Blocks(n, 256), 256, 0, stream_>>>(static_cast<float*>(dst), rows, cols,
-                                                               fill);
-        break;
-      case DType::kBF16:
-        FillUniformKernel<<<Blocks(n, 256), 256, 0, stream_>>>(static_cast<__nv_bfloat16*>(dst),
-                                                               rows, cols, fill);
-        break;
-      case DType::kF16:
-        FillUniformKernel<<<Blocks(n, 256), 256, 0, stream_>>>(static_cast<__half*>(dst), rows,
-                                                               cols, fill);
-        break;
-    }
+    WithElementType(dtype, [&](auto* type) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      FillUniformKernel<<<Blocks(n, 256), 256, 0, stream_>>>(static_cast<T*>(dst), rows, cols,
+                                                             fill);
+    });
     CheckLaunch("FillUniform");
     return true;
   }

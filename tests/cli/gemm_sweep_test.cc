@@ -14,6 +14,8 @@ TEST(GemmSweepOptions, DefaultsSweepOneToFiveHundredTwelveColumns) {
   EXPECT_EQ(*ns, (std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
 }
 
+// Option checks only: nothing here touches a device, so these run (and pass) with or without a
+// GPU; the CUDA sweep itself is in tests/kernels/calibration_test.cc and skips without one.
 TEST(GemmSweepOptions, ParsesAColumnListWithSpaces) {
   GemmSweepOptions o;
   o.backend = "cuda";
