@@ -10,15 +10,14 @@
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/server.h"
 #include "scheduler/worker_discovery.h"
+#include "tests/scheduler/scheduler_state.h"
 #include "tests/support/cluster.h"
-#include "tests/support/fake_clock.h"
 #include "tests/support/process.h"
 
 namespace breakeven::scheduler {
 namespace {
 
 using nlohmann::json;
-using testing::FakeClock;
 
 constexpr char kOneRun[] = R"(name: unit
 models: [tiny-15m]
@@ -89,70 +88,8 @@ TEST(SchedulerMetricsNames, FrameCountersAreTheFamilysChildren) {
   EXPECT_EQ(m.frames.WithLabels({"list_nodes"}).value(), 1);
 }
 
-class ObservabilityTest : public ::testing::Test {
+class ObservabilityTest : public SchedulerStateTest {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir("observability");
-    Open();
-  }
-  void TearDown() override {
-    Close();
-    testing::RemoveTree(dir_);
-  }
-
-  void Open() {
-    auto db = db::Database::Open(dir_ + "/s.db");
-    ASSERT_TRUE(db.ok()) << db.status().message();
-    db_ = std::move(db).value();
-    ASSERT_TRUE(db::Migrate(*db_).ok());
-    node_store_ = std::move(db::NodeStore::Create(*db_)).value();
-    run_store_ = std::move(db::RunStore::Create(*db_)).value();
-    registry_ = std::make_unique<NodeRegistry>(*node_store_, clock_, LivenessConfig{});
-    ASSERT_TRUE(registry_->Load().ok());
-    rendezvous_ = std::make_unique<RendezvousStore>(io_.get_executor());
-    runs_ = std::make_unique<RunManager>(*db_, *run_store_, *registry_, *rendezvous_, clock_,
-                                         RunConfig{},
-                                         [](uint64_t, const v1::Envelope&) { return true; });
-    ASSERT_TRUE(runs_->Load().ok());
-  }
-  void Close() {
-    runs_.reset();
-    rendezvous_.reset();
-    registry_.reset();
-    run_store_.reset();
-    node_store_.reset();
-    db_.reset();
-  }
-
-  uint64_t AddNode(const std::string& name, SessionId session, const std::string& peer) {
-    v1::RegisterNode req;
-    req.set_name(name);
-    auto* d = req.add_devices();
-    d->set_kind(v1::DEVICE_KIND_CPU);
-    d->set_name("Test CPU");
-    d->set_memory_bytes(uint64_t{8} << 30);
-    d->set_compute_units(4);
-    auto reg = registry_->Register(req, {"boot-" + name, "0.1.0", peer}, session);
-    EXPECT_TRUE(reg.ok()) << reg.status().message();
-    return reg.ok() ? reg->node_id : 0;
-  }
-
-  v1::SubmitMatrixReply Submit(const std::string& yaml) {
-    v1::SubmitMatrixRequest req;
-    req.set_yaml(yaml);
-    req.set_source("unit.yaml");
-    auto reply = runs_->Submit(req);
-    EXPECT_TRUE(reply.ok()) << reply.status().message();
-    return reply.ok() ? *reply : v1::SubmitMatrixReply{};
-  }
-
-  v1::RunEvent Event(uint64_t run, uint32_t attempt) {
-    v1::RunEvent e;
-    e.mutable_run()->set_run_id(run);
-    e.mutable_run()->set_attempt(attempt);
-    return e;
-  }
-
   v1::Heartbeat Beat(uint64_t node, uint64_t run, uint32_t attempt, const std::string& metrics) {
     v1::Heartbeat hb;
     hb.set_node_id(node);
@@ -162,20 +99,10 @@ class ObservabilityTest : public ::testing::Test {
     r->set_metrics_address(metrics);
     return hb;
   }
-
-  std::string dir_;
-  FakeClock clock_;
-  asio::io_context io_;
-  std::unique_ptr<db::Database> db_;
-  std::unique_ptr<db::NodeStore> node_store_;
-  std::unique_ptr<db::RunStore> run_store_;
-  std::unique_ptr<NodeRegistry> registry_;
-  std::unique_ptr<RendezvousStore> rendezvous_;
-  std::unique_ptr<RunManager> runs_;
 };
 
 TEST_F(ObservabilityTest, HeartbeatAddressIsDiscoveredUntilTheAttemptEnds) {
-  const uint64_t a = AddNode("node-a", 1, "10.1.2.3:5555");
+  const uint64_t a = AddNode("node-a", 1, 8, "10.1.2.3:5555");
   const uint64_t id = Submit(kOneRun).runs(0).id();
   v1::RunEvent started = Event(id, 1);
   started.set_started(true);
@@ -207,7 +134,7 @@ TEST_F(ObservabilityTest, HeartbeatAddressIsDiscoveredUntilTheAttemptEnds) {
 }
 
 TEST_F(ObservabilityTest, RunsAreCountedByStateWithTheQueue) {
-  const uint64_t a = AddNode("node-a", 1, "10.1.2.3:5555");
+  const uint64_t a = AddNode("node-a", 1, 8, "10.1.2.3:5555");
   metrics::Counter placed, waiting;
   runs_->set_metrics(DbWriteTimer(), &placed, &waiting);
   // One CPU: the first run starts, the second waits for it.
@@ -255,7 +182,7 @@ TEST_F(ObservabilityTest, DatabaseWritesAreTimedByOperation) {
       registry.AddHistogram("db_seconds", "test", metrics::LatencyBuckets(), {"operation"});
   registry_->set_db_writes(DbWriteTimer(&family));
   runs_->set_metrics(DbWriteTimer(&family), nullptr, nullptr);
-  const uint64_t a = AddNode("node-a", 1, "10.1.2.3:5555");
+  const uint64_t a = AddNode("node-a", 1, 8, "10.1.2.3:5555");
   ASSERT_TRUE(registry_->Heartbeat(a, 1).ok());
   ASSERT_TRUE(registry_->FlushHeartbeats().ok());
   ASSERT_TRUE(registry_->FlushHeartbeats().ok());  // nothing changed: no transaction
@@ -267,9 +194,9 @@ TEST_F(ObservabilityTest, DatabaseWritesAreTimedByOperation) {
 }
 
 TEST_F(ObservabilityTest, NodesAreCountedByTheirShownState) {
-  const uint64_t a = AddNode("a", 1, "127.0.0.1:1");
-  AddNode("b", 2, "127.0.0.1:2");
-  AddNode("c", 3, "127.0.0.1:3");
+  const uint64_t a = AddNode("a", 1, 8, "127.0.0.1:1");
+  AddNode("b", 2, 8, "127.0.0.1:2");
+  AddNode("c", 3, 8, "127.0.0.1:3");
   ASSERT_TRUE(registry_->Drain("c", "maintenance").ok());
   clock_.Advance(Millis(4000));  // past suspect_after (3 s), before down_after (5 s)
   ASSERT_TRUE(registry_->Heartbeat(a, 1).ok());
@@ -284,7 +211,7 @@ TEST_F(ObservabilityTest, NodesAreCountedByTheirShownState) {
 
 // The endpoints themselves, on a Server with its own event loop.
 TEST_F(ObservabilityTest, ServerServesMetricsAndDiscovery) {
-  const uint64_t a = AddNode("node-a", 1, "10.1.2.3:5555");
+  const uint64_t a = AddNode("node-a", 1, 8, "10.1.2.3:5555");
   const uint64_t id = Submit(kOneRun).runs(0).id();
   runs_->OnHeartbeat(a, Beat(a, id, 1, "10.1.2.3:41235"));
 
